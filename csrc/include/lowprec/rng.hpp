@@ -1,0 +1,23 @@
+// Counter-based random bits: a pure function of (key, flat element index).
+//
+// key = mix64(seed + (stream + 1) * GOLDEN); the word for element i is mix64(key + (i + 1) * GOLDEN),
+// i.e. SplitMix64 evaluated at position i of the sequence that starts at key. Any split of an array
+// into chunks or threads therefore draws the same bits for the same element.
+#pragma once
+#include <cstdint>
+
+namespace lowprec {
+
+constexpr uint64_t GOLDEN = 0x9E3779B97F4A7C15ull;
+
+inline uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+inline uint64_t stream_key(uint64_t seed, uint64_t stream) { return mix64(seed + (stream + 1) * GOLDEN); }
+
+inline uint64_t random_word(uint64_t key, uint64_t index) { return mix64(key + (index + 1) * GOLDEN); }
+
+}  // namespace lowprec
