@@ -55,11 +55,22 @@ def _fraction_word(frac: np.ndarray) -> np.ndarray:
 
 
 def _increment(
-    q: np.ndarray, frac: np.ndarray, neg: np.ndarray, mode: Rounding, sr_bits: int | None, key: int
+    q: np.ndarray,
+    frac: np.ndarray,
+    neg: np.ndarray,
+    mode: Rounding,
+    sr_bits: int | None,
+    key: int,
+    odd: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Whether to step from q (the value rounded toward zero, in units) to q + 1."""
+    """Whether to step from q (the value rounded toward zero, in units) to q + 1.
+
+    ``odd`` says whether the code of q is odd (default: q itself is odd); ties of ``nearest`` go
+    to the even code and ``odd`` rounds to the odd code.
+    """
     inexact = frac > 0
-    odd = (q % 2) == 1
+    if odd is None:
+        odd = (q % 2) == 1
     if mode is Rounding.NEAREST:
         return (frac > 0.5) | ((frac == 0.5) & odd)
     if mode is Rounding.NEAREST_AWAY:
@@ -97,7 +108,11 @@ def _round_values(
     scaled = np.ldexp(a_f, (-unit).astype(np.int32))  # exact: a power-of-two scaling
     q = np.floor(scaled)
     frac = scaled - q
-    inc = _increment(q, frac, neg, mode, sr_bits, key)
+    # Parity of q's code: its last fraction bit, or with no fraction bits the exponent field's.
+    odd = (q % 2) == 1
+    if fmt.man_bits == 0:
+        odd = np.where(below, odd, ((e + fmt.bias) % 2) == 1)
+    inc = _increment(q, frac, neg, mode, sr_bits, key, odd)
     r = np.ldexp(q + inc, unit.astype(np.int32))
 
     has_inf = fmt.specials is Specials.IEEE
@@ -131,7 +146,8 @@ def quantize(
 ) -> np.ndarray:
     """Reference quantize of a float32/float64 array (same dtype out, random words from index 0)."""
     x = np.asarray(x)
-    r = _round_values(x.astype(np.float64).ravel(), fmt, mode, saturate, sr_bits, key)
+    with np.errstate(invalid="ignore", over="ignore"):
+        r = _round_values(x.astype(np.float64).ravel(), fmt, mode, saturate, sr_bits, key)
     return r.astype(x.dtype).reshape(x.shape)
 
 
@@ -145,14 +161,15 @@ def encode(
 ) -> np.ndarray:
     """Reference encode: round, then write sign | exponent | fraction codes."""
     x = np.asarray(x)
-    v = _round_values(x.astype(np.float64).ravel(), fmt, mode, saturate, sr_bits, key)
+    with np.errstate(invalid="ignore", over="ignore"):
+        v = _round_values(x.astype(np.float64).ravel(), fmt, mode, saturate, sr_bits, key)
     m, e = fmt.man_bits, fmt.exp_bits
-    sign = np.signbit(v) & ~np.isnan(v)
+    sign = np.signbit(v)  # NaN keeps its sign (ieee, fn); fnuz has one NaN code
     a = np.abs(np.where(np.isfinite(v), v, 0.0))
     _, ex = np.frexp(a)
     ee = ex.astype(np.int64) - 1
     normal = (a >= fmt.min_normal) & (a > 0)
-    sub_code = np.ldexp(a, fmt.man_bits - fmt.emin).astype(np.uint64)  # integer multiples of the spacing
+    sub_code = np.ldexp(np.where(normal, 0.0, a), fmt.man_bits - fmt.emin).astype(np.uint64)  # integer multiples of the spacing
     frac = np.ldexp(a, (-ee).astype(np.int32)) - 1.0  # in [0, 1) for normals
     norm_code = ((np.where(normal, ee, 0) + fmt.bias).astype(np.uint64) << np.uint64(m)) | np.ldexp(
         np.where(normal, frac, 0.0), m

@@ -131,8 +131,7 @@ def scale_exponents(x: np.ndarray, fmt: ScaleFormat, mode: Rounding, sr_bits: in
     k = ex.astype(np.int64) - 1  # vv = 2^k * (1 + f)
     frac = fr * 2.0 - 1.0  # f in [0, 1), exact
     code_odd = ((k + fmt.bias) % 2) == 1
-    q = np.where(code_odd, 1.0, 0.0)  # parity carrier for nearest-even on codes
-    inc = ref._increment(q, frac, np.zeros(v.shape, bool), mode, sr_bits, key)
+    inc = ref._increment(np.ones(v.shape), frac, np.zeros(v.shape, bool), mode, sr_bits, key, code_odd)
     e = (k + inc).astype(np.float64)
     e = np.where(e < fmt.emin, float(fmt.emin), e)
     e = np.where(e > fmt.emax, np.nan, e)

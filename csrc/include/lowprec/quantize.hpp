@@ -57,6 +57,7 @@ template <class T> struct Lowered {
   U maxpat;      // pattern of the target's max (clamped to the input type's inf)
   U ovf_pos, ovf_neg;  // result of an overflow, by sign: maxpat, INF or QNAN
   U inf_val;     // result for an infinite input
+  U parity_flip; // 1 when m = 0 and the target bias and the input bias differ in parity
   U zero_sign;   // sign mask kept on a zero result (0 for fnuz: no negative zero)
   T subscale;    // 2^(emin - mS)
   uint64_t key;
@@ -86,6 +87,7 @@ template <class T> struct Lowered {
     ovf_pos = sat_pos ? maxpat : big;
     ovf_neg = sat_neg ? maxpat : big;
     zero_sign = p.specials == SPECIALS_FNUZ ? U(0) : ~U(0);
+    parity_flip = p.man_bits == 0 ? U((1 - p.emin - FloatTraits<T>::B) & 1) : U(0);
     // 2^(emin - mS) is only used when region S is reachable, i.e. emin > 1 - B.
     subscale = p.emin > 1 - FloatTraits<T>::B ? static_cast<T>(std::ldexp(1.0, p.emin - mS)) : T(0);
   }
@@ -146,7 +148,9 @@ inline Rounded<T> round_one(T x, uint64_t index, const Lowered<T>& L) {
   const bool neg = sign != 0;
   constexpr FW HALF = FW(1) << (FB - 1);
 
-  const U odd = q & U(1);
+  // Parity of q's code: its last fraction bit; with no fraction bits (region N, m = 0) q ends in
+  // the exponent field, whose parity differs from the target code's when the biases differ in parity.
+  const U odd = (q ^ (regS ? U(0) : L.parity_flip)) & U(1);
   const U inexact = f != 0 ? U(1) : U(0);
   U inc;
   if constexpr (MODE == MODE_NEAREST) {
