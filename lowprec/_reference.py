@@ -119,7 +119,9 @@ def _round_values(
     always_sat = saturate or fmt.specials is Specials.NONE
     big = np.inf if has_inf else np.nan
     over = r > fmt.max
-    if mode is Rounding.TOWARD_ZERO:
+    # round-to-odd never passes a max whose code is odd (all formats but 'fn', whose max is even)
+    odd_max = fmt.specials is not Specials.FN if fmt.man_bits > 0 else fmt.specials is not Specials.IEEE
+    if mode is Rounding.TOWARD_ZERO or (mode is Rounding.ODD and odd_max):
         sat = np.ones(r.shape, bool)
     elif mode is Rounding.UP:
         sat = neg | always_sat

@@ -80,9 +80,7 @@ def _console_examples(text: str) -> list[tuple[int, str, str]]:
 CONSOLE = [(p, *ex) for p in PAGES for ex in _console_examples(p.read_text(encoding="utf-8"))]
 
 
-@pytest.mark.parametrize(
-    "page, line, command, want", CONSOLE, ids=[f"{p.name}:{line}" for p, line, _, _ in CONSOLE]
-)
+@pytest.mark.parametrize("page, line, command, want", CONSOLE, ids=[f"{p.name}:{line}" for p, line, _, _ in CONSOLE])
 def test_console_example(page: Path, line: int, command: str, want: str) -> None:
     argv = shlex.split(command)
     assert argv[:3] == ["python", "-m", "lowprec"], f"{page.name}:{line}: only `python -m lowprec` runs here"
@@ -99,8 +97,9 @@ _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, as
 
 
 def _number(cell: str) -> float:
-    """Exact value of a cell such as ``448``, ``2^-9`` or ``(2-2^-23)·2^127 ≈ 3.4028e38``."""
-    expr = cell.split("≈")[0].strip().replace("−", "-").replace("·", "*").replace("^", "**")
+    """Exact value of a cell such as ``448``, ``2^-9`` or ``(2-2^-23)·2^127 ≈ 3.4028e38`` (the
+    expression before ``≈`` or ``=``)."""
+    expr = re.split("[≈=]", cell)[0].strip().replace("−", "-").replace("·", "*").replace("^", "**")
 
     def ev(node: ast.AST) -> float:
         if isinstance(node, ast.Expression):
@@ -137,7 +136,7 @@ def test_float_catalogue_table() -> None:
     names = [r[0].strip("`") for r in rows]
     expected = [n for n, f in lp.catalogue().items() if isinstance(f, lp.FloatFormat)]
     assert names == expected
-    for name, r in zip(names, rows):
+    for name, r in zip(names, rows, strict=True):
         f = lp.format(name)
         e, m, bias, specials = int(r[1]), int(r[2]), int(r[3]), r[4].strip("`")
         assert (e, m, bias, specials) == (f.exp_bits, f.man_bits, f.bias, f.specials.value), name
@@ -152,7 +151,7 @@ def test_integer_catalogue_table() -> None:
     names = [r[0].strip("`") for r in rows]
     expected = [n for n, f in lp.catalogue().items() if isinstance(f, lp.FixedFormat)]
     assert names == expected
-    for name, r in zip(names, rows):
+    for name, r in zip(names, rows, strict=True):
         f = lp.format(name)
         assert (int(r[1]), r[2] == "yes", _number(r[3]), _number(r[4])) == (f.bits, f.signed, f.min, f.max), name
 

@@ -3,12 +3,25 @@
 // One scalar, branch-free routine per element (so that the compiler vectorises the loops), written
 // on the bit pattern of the input type T:
 //   * region N (|x| >= 2^emin of the target): the pattern of |x| is rounded to a multiple of
-//     2^(M - m) pattern units; a carry into the exponent field is the correct binade change;
-//   * region S (|x| < 2^emin): the significand is rounded to a multiple of the target's subnormal
-//     spacing 2^(emin - m) and the result rebuilt as Q * 2^(emin - m), exactly.
-// The discarded part is kept as a binary fraction of the rounding unit with a sticky last bit
-// (FW bits, exact for every deterministic decision), which every mode reads the same way.
+//     2^dN pattern units (dN = M - m); a carry into the exponent field is the correct binade change;
+//   * region S (|x| < 2^emin): the significand (hidden bit included) is rounded to a multiple of
+//     2^dS, dS > dN, i.e. to the target's subnormal spacing 2^(emin - mS), and the result rebuilt
+//     as Q * 2^(emin - mS), exactly.
+// Both regions round an integer v at a shift d (v = pattern of |x| and d = dN, or v = significand
+// and d = dS): q = v >> d, and the discarded part (v mod 2^d) / 2^d is kept as a binary fraction
+// word f with a sticky last bit, which every mode reads the same way. Deterministic modes only
+// compare f with 0 and 1/2 and use an FB = 32 (float) or 64 (double) bit word; the stochastic
+// modes compare f with 64 random bits and use FB = 64 for both input types.
 // Overflow is decided after rounding; NaN and infinity inputs are handled on their own.
+//
+// Written for GCC's loop vectoriser (AVX2 / AVX-512 builds, see csrc/isa_*.cpp):
+//   * every per-lane value has one width: U for the pattern, FW for the fraction word; a per-lane
+//     shift count has the width of the value it shifts, and is in range on every lane (lanes of
+//     the other region compute too, so no shift relies on a ternary to skip it);
+//   * per-lane conditions only select values (c ? a : b with unsigned a, b): no arithmetic on
+//     bool, no && or ||;
+//   * no conversion between integers and floating point (AVX2 has none for 64-bit lanes);
+//   * per-call constants are computed once, in Lowered.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -48,32 +61,40 @@ template <class T> struct Lowered {
   using U = typename FloatTraits<T>::U;
   using S = typename FloatTraits<T>::S;
   static constexpr int M = FloatTraits<T>::M;
+  static constexpr int B = FloatTraits<T>::B;
   static constexpr U SIGN = U(1) << (8 * sizeof(T) - 1);
   static constexpr U INF = (~U(0) >> 1) ^ ((U(1) << M) - 1);  // exponent field all ones
   static constexpr U QNAN = INF | (U(1) << (M - 1));
   static constexpr U FMASK = (U(1) << M) - 1;
+  static constexpr U HIDDEN = U(1) << M;
 
-  int m, mS, dN, dSN, emin, specials, saturate, sr_bits, code_m, ebias_shift;
+  int m, mS, code_m, sr_bits, sr_shift;
+  S dN;          // region N shift, M - m
+  S dS0;         // region S shift: dS = dS0 - max(E, 1), E the biased exponent field of x
+  U norm_pat;    // pattern of 2^emin when region S is reachable (emin > 1 - B), else 0
   U maxpat;      // pattern of the target's max (clamped to the input type's inf)
   U ovf_pos, ovf_neg;  // result of an overflow, by sign: maxpat, INF or QNAN
   U inf_val;     // result for an infinite input
   U parity_flip; // 1 when m = 0 and the target bias and the input bias differ in parity
   U zero_sign;   // sign mask kept on a zero result (0 for fnuz: no negative zero)
+  U ebias_shift; // target biased exponent = input biased exponent + this (mod 2^bits of U)
+  U code_shiftS; // region S code = Q << (m - mS)
   T subscale;    // 2^(emin - mS)
   uint64_t key;
 
   explicit Lowered(const QuantParams& p) {
     m = p.man_bits;
     mS = p.subnormals ? p.man_bits : 0;
-    dN = M - m;
-    dSN = M - mS;
-    emin = p.emin;
-    specials = p.specials;
-    saturate = p.saturate;
-    sr_bits = p.sr_bits;
-    key = p.key;
     code_m = p.man_bits;
-    ebias_shift = 1 - p.emin - FloatTraits<T>::B;  // target biased exponent = input biased + this
+    sr_bits = p.sr_bits;
+    sr_shift = 64 - p.sr_bits;
+    key = p.key;
+    dN = M - m;
+    dS0 = S(M - mS) + S(p.emin) + S(B);
+    const bool reach_S = p.emin > 1 - B;
+    norm_pat = reach_S ? U(p.emin + B) << M : U(0);
+    ebias_shift = U(S(1 - p.emin - B));
+    code_shiftS = U(m - mS);
     T mx = static_cast<T>(p.max_value);
     U mp = bit_cast<U>(mx);
     maxpat = mp > INF ? INF : mp;
@@ -82,32 +103,62 @@ template <class T> struct Lowered {
     inf_val = sat ? maxpat : big;
     // IEEE directed rounding: toward zero never overflows; up (down) keeps negative (positive)
     // overflow at -max (+max).
-    const bool sat_pos = sat || p.mode == MODE_TOWARD_ZERO || p.mode == MODE_DOWN;
-    const bool sat_neg = sat || p.mode == MODE_TOWARD_ZERO || p.mode == MODE_UP;
+    // Round-to-odd truncates and sets the last bit, so it never passes an odd max (ieee, fnuz,
+    // none); past an even max (fn) the odd neighbour is out of range and overflows.
+    const bool odd_max = p.man_bits > 0 ? p.specials != SPECIALS_FN : p.specials != SPECIALS_IEEE;
+    const bool sat_dir = p.mode == MODE_TOWARD_ZERO || (p.mode == MODE_ODD && odd_max);
+    const bool sat_pos = sat || sat_dir || p.mode == MODE_DOWN;
+    const bool sat_neg = sat || sat_dir || p.mode == MODE_UP;
     ovf_pos = sat_pos ? maxpat : big;
     ovf_neg = sat_neg ? maxpat : big;
     zero_sign = p.specials == SPECIALS_FNUZ ? U(0) : ~U(0);
-    parity_flip = p.man_bits == 0 ? U((1 - p.emin - FloatTraits<T>::B) & 1) : U(0);
-    // 2^(emin - mS) is only used when region S is reachable, i.e. emin > 1 - B.
-    subscale = p.emin > 1 - FloatTraits<T>::B ? static_cast<T>(std::ldexp(1.0, p.emin - mS)) : T(0);
+    parity_flip = p.man_bits == 0 ? U((1 - p.emin - B) & 1) : U(0);
+    // 2^(emin - mS) is only used when region S is reachable.
+    subscale = reach_S ? static_cast<T>(std::ldexp(1.0, p.emin - mS)) : T(0);
   }
 };
 
 // Outcome for one element: magnitude pattern of the rounded value (in T's layout), its sign and the
-// target code magnitude (valid for finite results).
+// target code magnitude (valid for finite results; computed modulo 2^bits of U, which holds every
+// code width the encoder writes).
 template <class T> struct Rounded {
   typename FloatTraits<T>::U mag;  // |result| pattern; INF or QNAN for specials
   typename FloatTraits<T>::U sign;
-  uint64_t code;  // code of |result| in the target (without sign), finite results only
+  typename FloatTraits<T>::U code;  // code of |result| in the target (without sign), finite results only
 };
 
-// Fraction word type: 32 bits suffice for float32 deterministic modes, stochastic uses 64.
+// Fraction word: the stochastic modes that compare the fraction with 64 random bits need all 64
+// bits (exact SR, SR with r bits); every other mode only compares it with 0 and 1/2.
 template <class T, int MODE> struct FracWord {
-  using type = uint64_t;
+  using type = typename std::conditional<MODE == MODE_STOCHASTIC || MODE == MODE_STOCHASTIC_R, uint64_t,
+                                         typename FloatTraits<T>::U>::type;
 };
-template <int MODE> struct FracWord<float, MODE> {
-  using type = typename std::conditional<is_stochastic(MODE), uint64_t, uint32_t>::type;
-};
+
+// The low k bits of v moved to the top of the word (the others dropped), for 0 <= k < bits of W:
+// the binary fraction (v mod 2^k) / 2^k. Two shifts so that k = 0 needs no special case.
+template <class W, class K> inline W low_bits_on_top(W v, K k) {
+  constexpr K WB = 8 * sizeof(W);
+  return W(W(v << (WB - 1 - k)) << 1);
+}
+
+// Discarded fraction (v mod 2^d) / 2^d of rounding v >> d (d >= 0), as an FB-bit binary fraction:
+// exact while d <= FB; beyond, the bits below 2^-FB are ORed into the last bit (sticky).
+template <class FW, class FS> inline FW fraction_word(FW v, FS d) {
+  constexpr FS FB = 8 * sizeof(FW);
+  const FW exact = low_bits_on_top(v, d < FB - 1 ? d : FS(FB - 1));                 // used if d < FB
+  const FS s = d > FB ? (d - FB < FB - 1 ? d - FB : FS(FB - 1)) : FS(0);           // bits below 2^-FB
+  const FW sticky = (v >> s) | (low_bits_on_top(v, s) != 0 ? FW(1) : FW(0));      // used if d >= FB
+  return d < FB ? exact : sticky;
+}
+
+// T value of the integer Q <= 2^M, exactly, without an integer-to-float conversion: the pattern of
+// 2^M plus Q is the pattern of 2^M + Q.
+template <class T> inline T small_int_value(typename FloatTraits<T>::U Q) {
+  using U = typename FloatTraits<T>::U;
+  constexpr int M = FloatTraits<T>::M, B = FloatTraits<T>::B;
+  constexpr U TWO_M = U(B + M) << M;
+  return bit_cast<T>(U(TWO_M + Q)) - bit_cast<T>(TWO_M);
+}
 
 template <class T, int MODE>
 inline Rounded<T> round_one(T x, uint64_t index, const Lowered<T>& L) {
@@ -115,89 +166,87 @@ inline Rounded<T> round_one(T x, uint64_t index, const Lowered<T>& L) {
   using U = typename Tr::U;
   using S = typename Tr::S;
   using FW = typename FracWord<T, MODE>::type;
+  using FS = typename std::make_signed<FW>::type;
+  using Lw = Lowered<T>;
   constexpr int M = Tr::M;
   constexpr int FB = 8 * sizeof(FW);
-  constexpr U INF = Lowered<T>::INF;
+  constexpr U INF = Lw::INF;
 
   const U bits = bit_cast<U>(x);
-  const U sign = bits & Lowered<T>::SIGN;
+  const U sign = bits & Lw::SIGN;
   const U a = bits ^ sign;
-  const S E = static_cast<S>(a >> M);
-  const S e_eff = (E > 0 ? E : S(1)) - Tr::B;
-  const bool regS = e_eff < L.emin;
+  const bool regS = a < L.norm_pat;  // |x| < 2^emin (e_eff < emin)
 
-  // Region N: round the pattern itself.
-  const int dN = L.dN;
-  const U qN = a >> dN;
-  const U loN = a & ((U(1) << dN) - 1);
-  const FW fN = dN == 0 ? FW(0) : FW(FW(loN) << (FB - dN));
+  // What is rounded, and where: region N rounds the pattern a at dN; region S the significand at
+  // dS = dSN + emin - e_eff > dN, with e_eff = max(E, 1) - B (E = 0: subnormal input).
+  const U E = a >> M;
+  const U sig = (a & Lw::FMASK) | (E != 0 ? Lw::HIDDEN : U(0));
+  const S dS = L.dS0 - S(E > 1 ? E : U(1));
+  const U v = regS ? sig : a;
+  const S d = regS ? dS : L.dN;
+  // Region S has v < 2^(M+1): from d = M + 2 on, q is 0 and the fraction stays below 1/2 and is
+  // nonzero iff v is, so a shift clamped there leaves q and every deterministic decision unchanged.
+  const S dq = d < M + 2 ? d : S(M + 2);
+  const U q = v >> dq;
 
-  // Region S: round the significand to the subnormal spacing.
-  const U sig = (a & Lowered<T>::FMASK) | (E > 0 ? (U(1) << M) : U(0));
-  const S dS = static_cast<S>(L.dSN) + (static_cast<S>(L.emin) - e_eff);  // > dN, may exceed FB
-  const S dSq = dS < M + 2 ? dS : S(M + 2);
-  const U qS = sig >> dSq;
-  const S sl = dS < FB ? static_cast<S>(FB) - dS : S(0);
-  const S sr = dS > FB ? (dS - FB < FB ? dS - FB : S(FB - 1)) : S(0);
-  const FW sigw = FW(sig);
-  const FW loS = dS >= FB ? sigw : (sigw & ((FW(1) << dS) - 1));
-  const FW fS = dS <= FB ? FW(loS << sl) : FW((sigw >> sr) | FW((sigw & ((FW(1) << sr) - 1)) != 0));
-
-  const U q = regS ? qS : qN;
-  const FW f = regS ? fS : fN;  // discarded fraction of one unit, * 2^FB, sticky last bit
+  // Discarded fraction of one unit, * 2^FB, sticky last bit.
+  FW f;
+  if constexpr (FB > 8 * int(sizeof(U)) || MODE == MODE_STOCHASTIC || MODE == MODE_STOCHASTIC_R) {
+    f = fraction_word(FW(v), FS(d));
+  } else {
+    f = low_bits_on_top(v, dq);
+  }
   const bool neg = sign != 0;
   constexpr FW HALF = FW(1) << (FB - 1);
 
-  // Parity of q's code: its last fraction bit; with no fraction bits (region N, m = 0) q ends in
-  // the exponent field, whose parity differs from the target code's when the biases differ in parity.
-  const U odd = (q ^ (regS ? U(0) : L.parity_flip)) & U(1);
-  const U inexact = f != 0 ? U(1) : U(0);
   U inc;
-  if constexpr (MODE == MODE_NEAREST) {
-    inc = f > HALF ? U(1) : (f == HALF ? odd : U(0));
+  if constexpr (MODE == MODE_NEAREST || MODE == MODE_ODD) {
+    // Parity of q's code: its last fraction bit; with no fraction bits (region N, m = 0) q ends in
+    // the exponent field, whose parity differs from the target code's when the biases differ in parity.
+    const U odd = (q ^ (regS ? U(0) : L.parity_flip)) & U(1);
+    if constexpr (MODE == MODE_NEAREST) {
+      inc = f > HALF - FW(odd) ? U(1) : U(0);  // above half, or exactly half with q odd
+    } else {
+      inc = f != 0 ? (odd ^ U(1)) : U(0);
+    }
   } else if constexpr (MODE == MODE_NEAREST_AWAY) {
     inc = f >= HALF ? U(1) : U(0);
   } else if constexpr (MODE == MODE_TOWARD_ZERO) {
     inc = 0;
   } else if constexpr (MODE == MODE_UP) {
-    inc = neg ? U(0) : inexact;
+    inc = f != 0 ? (neg ? U(0) : U(1)) : U(0);
   } else if constexpr (MODE == MODE_DOWN) {
-    inc = neg ? inexact : U(0);
-  } else if constexpr (MODE == MODE_ODD) {
-    inc = inexact & (odd ^ U(1));
+    inc = f != 0 ? (neg ? U(1) : U(0)) : U(0);
   } else if constexpr (MODE == MODE_STOCHASTIC) {
     inc = random_word(L.key, index) < f ? U(1) : U(0);
   } else if constexpr (MODE == MODE_STOCHASTIC_R) {
     // t = RNE(delta * 2^r) in [0, 2^r]; up iff (top r random bits) < t.
-    const int r = L.sr_bits;
-    const uint64_t tq = f >> (64 - r);
-    const uint64_t trem = f << r;  // remaining fraction, * 2^64
-    const uint64_t H64 = uint64_t(1) << 63;
-    const uint64_t t = tq + (trem > H64 ? uint64_t(1) : (trem == H64 ? (tq & 1) : uint64_t(0)));
-    inc = (random_word(L.key, index) >> (64 - r)) < t ? U(1) : U(0);
+    const uint64_t tq = f >> L.sr_shift;
+    const uint64_t trem = f << L.sr_bits;  // remaining fraction, * 2^64
+    const uint64_t t = tq + (trem > (uint64_t(1) << 63) - (tq & 1) ? uint64_t(1) : uint64_t(0));
+    inc = (random_word(L.key, index) >> L.sr_shift) < t ? U(1) : U(0);
   } else {  // MODE_STOCHASTIC_EQUAL
-    inc = inexact & U(random_word(L.key, index) >> 63);
+    inc = f != 0 ? U(random_word(L.key, index) >> 63) : U(0);
   }
 
   const U Q = q + inc;
-  const U magN = Q << dN;
-  const U magS = bit_cast<U>(static_cast<T>(Q) * L.subscale);
+  const U magN = Q << L.dN;
+  const U magS = bit_cast<U>(small_int_value<T>(Q) * L.subscale);
   U mag = regS ? magS : magN;
 
   // Overflow after rounding (to max or to inf/NaN, per sign for the directed modes), then the
   // special inputs.
   mag = mag > L.maxpat ? (neg ? L.ovf_neg : L.ovf_pos) : mag;
   mag = a == INF ? L.inf_val : mag;
-  mag = a > INF ? Lowered<T>::QNAN : mag;
+  mag = a > INF ? Lw::QNAN : mag;
 
   Rounded<T> out;
   out.mag = mag;
   out.sign = mag == 0 ? (sign & L.zero_sign) : sign;
   // Target code of a finite magnitude (the caller replaces inf/NaN).
-  const uint64_t codeS = uint64_t(Q) << (L.code_m - L.mS);
-  const uint64_t codeN =
-      (uint64_t((mag >> M) + U(L.ebias_shift)) << L.code_m) | uint64_t((mag & Lowered<T>::FMASK) >> dN);
-  out.code = mag == 0 ? uint64_t(0) : (regS ? codeS : codeN);
+  const U codeS = Q << L.code_shiftS;
+  const U codeN = (((mag >> M) + L.ebias_shift) << L.code_m) | ((mag & Lw::FMASK) >> L.dN);
+  out.code = mag == 0 ? U(0) : (regS ? codeS : codeN);
   return out;
 }
 
@@ -240,7 +289,6 @@ inline void quantize_block(const T* __restrict x, T* __restrict y, int64_t n, ui
       for (int64_t i = 0; i < n; ++i) y[i] = round_qtorch<MODE>(x[i], first + uint64_t(i), p);
     }
   } else {
-    using U = typename FloatTraits<T>::U;
     const Lowered<T> L(p);
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) {
@@ -251,8 +299,11 @@ inline void quantize_block(const T* __restrict x, T* __restrict y, int64_t n, ui
 }
 
 // Encode n contiguous elements into codes of type C (sign | exponent | fraction, torch layout).
+// Codes are built in U (32 bits for float), which holds every code width C.
 template <class T, class C, int MODE>
 inline void encode_block(const T* __restrict x, C* __restrict y, int64_t n, uint64_t first, const QuantParams& p) {
+  using U = typename FloatTraits<T>::U;
+  static_assert(sizeof(C) <= sizeof(U), "code wider than the input pattern");
   const Lowered<T> L(p);
   const int sbit = p.exp_bits + p.man_bits;
   const uint64_t emask = (uint64_t(1) << p.exp_bits) - 1;
@@ -261,15 +312,15 @@ inline void encode_block(const T* __restrict x, C* __restrict y, int64_t n, uint
   if (p.specials == SPECIALS_IEEE) nan_code = inf_code | (uint64_t(1) << (p.man_bits > 0 ? p.man_bits - 1 : 0));
   else if (p.specials == SPECIALS_FN) nan_code = inf_code | ((uint64_t(1) << p.man_bits) - 1);
   else nan_code = uint64_t(1) << sbit;  // fnuz: the sign bit alone; none: rejected before the call
-  const uint64_t sbitv = uint64_t(1) << sbit;
-  using U = typename FloatTraits<T>::U;
+  const U sbitv = U(uint64_t(1) << sbit);
+  const U inf_c = U(inf_code), nan_c = U(nan_code);
   constexpr U INF = Lowered<T>::INF;
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const Rounded<T> r = round_one<T, MODE>(x[i], first + uint64_t(i), L);
-    const uint64_t s = r.sign != 0 ? sbitv : uint64_t(0);
-    uint64_t c = r.mag == INF ? inf_code : r.code;
-    c = r.mag == Lowered<T>::QNAN ? nan_code : c;
+    const U s = r.sign != 0 ? sbitv : U(0);
+    U c = r.mag == INF ? inf_c : r.code;
+    c = r.mag == Lowered<T>::QNAN ? nan_c : c;
     y[i] = static_cast<C>(c | s);
   }
 }
