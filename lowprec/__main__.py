@@ -24,19 +24,41 @@ def formats_table() -> str:
     for name, f in catalogue().items():
         if isinstance(f, FloatFormat):
             rows.append(
-                (name, "float", str(f.bits), str(f.exp_bits), str(f.man_bits), str(f.bias), f.specials.value,
-                 _g(f.max), _g(f.min_normal), _g(f.min_subnormal), _g(f.eps))
+                (
+                    name,
+                    "float",
+                    str(f.bits),
+                    str(f.exp_bits),
+                    str(f.man_bits),
+                    str(f.bias),
+                    f.specials.value,
+                    _g(f.max),
+                    _g(f.min_normal),
+                    _g(f.min_subnormal),
+                    _g(f.eps),
+                )
             )
         elif isinstance(f, ScaleFormat):
             rows.append(
-                (name, "scale", str(f.bits), str(f.exp_bits), "0", str(f.bias), "nan only",
-                 _g(f.max), _g(f.min_normal), "-", "-")
+                (
+                    name,
+                    "scale",
+                    str(f.bits),
+                    str(f.exp_bits),
+                    "0",
+                    str(f.bias),
+                    "nan only",
+                    _g(f.max),
+                    _g(f.min_normal),
+                    "-",
+                    "-",
+                )
             )
         else:
             kind = ("int" if f.signed else "uint") if f.frac_bits == 0 else "fixed"
             rows.append((name, kind, str(f.bits), "-", "-", "-", "-", _g(f.max), "-", _g(f.min_subnormal), _g(f.eps)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -46,7 +68,12 @@ def quantize_report(value: float, fmt_name: str, rounding: str, saturate: bool, 
     fmt = format(fmt_name)
     x = np.array([value], dtype=np.float64)
     q = float(quantize(x, fmt, rounding, saturate=saturate, seed=seed)[0])
-    lines = [f"input      {value!r}", f"format     {fmt}", f"rounding   {Rounding(rounding).value}", f"value      {q!r}"]
+    lines = [
+        f"input      {value!r}",
+        f"format     {fmt}",
+        f"rounding   {Rounding(rounding).value}",
+        f"value      {q!r}",
+    ]
     if not (isinstance(fmt, FloatFormat) and not fmt.has_nan and np.isnan(value)) and not (
         isinstance(fmt, FixedFormat) and (np.isnan(value) or fmt.overflow == "none")
     ):
@@ -55,7 +82,9 @@ def quantize_report(value: float, fmt_name: str, rounding: str, saturate: bool, 
         lines.append(f"code       0x{code:0{(nbits + 3) // 4}x}  0b{code:0{nbits}b}")
         if isinstance(fmt, FloatFormat):
             b = f"{code:0{nbits}b}"
-            lines.append(f"fields     sign {b[0]} | exponent {b[1:1 + fmt.exp_bits]} | fraction {b[1 + fmt.exp_bits:] or '-'}")
+            lines.append(
+                f"fields     sign {b[0]} | exponent {b[1 : 1 + fmt.exp_bits]} | fraction {b[1 + fmt.exp_bits :] or '-'}"
+            )
     if np.isfinite(q) and np.isfinite(value):
         err = q - value
         rel = abs(err) / abs(value) if value != 0 else 0.0

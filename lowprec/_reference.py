@@ -171,7 +171,9 @@ def encode(
     _, ex = np.frexp(a)
     ee = ex.astype(np.int64) - 1
     normal = (a >= fmt.min_normal) & (a > 0)
-    sub_code = np.ldexp(np.where(normal, 0.0, a), fmt.man_bits - fmt.emin).astype(np.uint64)  # integer multiples of the spacing
+    sub_code = np.ldexp(np.where(normal, 0.0, a), fmt.man_bits - fmt.emin).astype(
+        np.uint64
+    )  # integer multiples of the spacing
     frac = np.ldexp(a, (-ee).astype(np.int32)) - 1.0  # in [0, 1) for normals
     norm_code = ((np.where(normal, ee, 0) + fmt.bias).astype(np.uint64) << np.uint64(m)) | np.ldexp(
         np.where(normal, frac, 0.0), m
@@ -212,7 +214,7 @@ def qtorch_quantize(x: np.ndarray, exp_bits: int, man_bits: int, stochastic: boo
     val = (flat + shift).astype(np.float32)
     qs = ((val.view(np.uint32).astype(np.uint64) + add) & low32 & not_mask).astype(np.uint32)
     sub_result = (qs.view(np.float32) - shift).astype(np.float32)
-    qn = ((bits + add) & low32 & not_mask)
+    qn = (bits + add) & low32 & not_mask
     qexp = ((qn >> np.uint64(23)) & np.uint64(0xFF)).astype(np.int64)
     max_exp_store = (1 << (exp_bits - 1)) + 127
     max_man = (0x7FFFFF >> (23 - man_bits)) << (23 - man_bits)

@@ -79,9 +79,7 @@ class FloatFormat:
         try:
             specials = Specials(self.specials)
         except ValueError:
-            raise ValueError(
-                f"specials must be one of {[s.value for s in Specials]}, got {self.specials!r}"
-            ) from None
+            raise ValueError(f"specials must be one of {[s.value for s in Specials]}, got {self.specials!r}") from None
         object.__setattr__(self, "specials", specials)
         object.__setattr__(self, "exp_bits", int(self.exp_bits))
         object.__setattr__(self, "man_bits", int(self.man_bits))
@@ -96,9 +94,7 @@ class FloatFormat:
         if specials is Specials.FN and self.exp_bits == 1 and self.man_bits == 0:
             raise ValueError("an 'fn' format needs more than one bit besides the sign")
         if self.emin < -1022 or self.emax > 1023:
-            raise ValueError(
-                f"bias {self.bias} puts the exponent range [{self.emin}, {self.emax}] outside float64's"
-            )
+            raise ValueError(f"bias {self.bias} puts the exponent range [{self.emin}, {self.emax}] outside float64's")
         if self.max <= 0:
             raise ValueError("the format has no positive finite value")
 

@@ -37,9 +37,9 @@ def edge_values(fmt: lp.FloatFormat) -> np.ndarray:
     """Values around a format's thresholds: max, overflow midpoint, min normal, subnormal ties."""
     m = fmt.man_bits
     pts = [fmt.max, fmt.min_normal, fmt.min_subnormal, 1.0, 1.0 + fmt.eps, 1.0 + fmt.eps / 2]
-    pts += [fmt.max + fmt.max * 2.0**-(m + 1), fmt.max * (1 + 2.0**-(m + 2)), fmt.max * 2]
+    pts += [fmt.max + fmt.max * 2.0 ** -(m + 1), fmt.max * (1 + 2.0 ** -(m + 2)), fmt.max * 2]
     pts += [fmt.min_subnormal * k / 2 for k in range(0, 9)]
-    pts += [fmt.min_normal * (1 - 2.0**-(m + 1)), fmt.min_normal * (1 - 2.0**-(m + 2))]
+    pts += [fmt.min_normal * (1 - 2.0 ** -(m + 1)), fmt.min_normal * (1 - 2.0 ** -(m + 2))]
     base = np.array(pts, dtype=np.float64)
     near = np.concatenate([np.nextafter(base, np.inf), np.nextafter(base, -np.inf), base])
     near = np.concatenate([near, -near, [0.0, -0.0, np.inf, -np.inf, np.nan]])

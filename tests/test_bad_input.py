@@ -22,7 +22,9 @@ def test_unknown_format_and_rounding(fn):
         fn(X, 3.5)
 
 
-@pytest.mark.parametrize(("e", "m", "msg"), [(0, 3, "exp_bits"), (12, 3, "exp_bits"), (4, -1, "man_bits"), (4, 53, "man_bits")])
+@pytest.mark.parametrize(
+    ("e", "m", "msg"), [(0, 3, "exp_bits"), (12, 3, "exp_bits"), (4, -1, "man_bits"), (4, 53, "man_bits")]
+)
 def test_bad_format_parameters(e, m, msg):
     with pytest.raises(ValueError, match=msg):
         lp.FloatFormat(e, m)
@@ -57,12 +59,23 @@ def test_format_wider_than_float32():
     with pytest.raises(ValueError, match="beyond float32"):
         lp.quantize(X, lp.FloatFormat(11, 4))
     # encode takes such formats from float32 input through the exact float64 path
-    assert lp.encode(X, lp.FloatFormat(11, 4)).tolist() == lp.encode(X.astype(np.float64), lp.FloatFormat(11, 4)).tolist()
+    assert (
+        lp.encode(X, lp.FloatFormat(11, 4)).tolist() == lp.encode(X.astype(np.float64), lp.FloatFormat(11, 4)).tolist()
+    )
 
 
 @pytest.mark.parametrize("fn", [lp.quantize, lp.encode])
 @pytest.mark.parametrize(
-    "bad", [np.arange(5), np.arange(5, dtype=np.uint8), np.ones(3, np.complex64), None, np.ones(3, bool), ["a"], np.float16([1, 2])]
+    "bad",
+    [
+        np.arange(5),
+        np.arange(5, dtype=np.uint8),
+        np.ones(3, np.complex64),
+        None,
+        np.ones(3, bool),
+        ["a"],
+        np.float16([1, 2]),
+    ],
 )
 def test_non_float_inputs(fn, bad):
     with pytest.raises(TypeError, match="x must be a float32 or float64 array"):

@@ -36,8 +36,14 @@ def test_quantize_shows_value_code_and_error():
 
 
 def test_bad_arguments_exit_2_with_one_line():
-    for args in (["quantize", "abc", "-f", "e4m3fn"], ["quantize", "1", "-f", "nope"], ["quantize", "1"],
-                 ["quantize", "1", "-f", "e4m3fn", "-r", "sideways"], ["frobnicate"], []):
+    for args in (
+        ["quantize", "abc", "-f", "e4m3fn"],
+        ["quantize", "1", "-f", "nope"],
+        ["quantize", "1"],
+        ["quantize", "1", "-f", "e4m3fn", "-r", "sideways"],
+        ["frobnicate"],
+        [],
+    ):
         r = run(*args)
         assert r.returncode == 2, args
         assert len(r.stderr.strip().splitlines()) == 1 and "error" in r.stderr, (args, r.stderr)

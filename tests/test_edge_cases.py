@@ -17,7 +17,11 @@ def q(x, fmt, rounding="nearest", dtype=np.float64, **kw):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_subnormal_boundary_ties(dtype):
     assert q([P**-10, 1.5 * P**-10, 3 * P**-10, 5 * P**-10, 15 * P**-10], "e4m3fn", dtype=dtype) == [
-        0.0, P**-9, P**-8, P**-8, P**-6,
+        0.0,
+        P**-9,
+        P**-8,
+        P**-8,
+        P**-6,
     ]
     neg0 = lp.quantize(np.array([-(P**-11)], dtype), "e4m3fn")
     assert neg0[0] == 0 and np.signbit(neg0[0])
@@ -27,7 +31,15 @@ def test_subnormal_boundary_ties(dtype):
     assert q([P**-25, 1.5 * P**-25, 3 * P**-25], "fp16", dtype=dtype) == [0.0, P**-24, P**-23]
     assert q([P**-134, 1.5 * P**-134], "bf16", dtype=np.float64) == [0.0, P**-133]
     assert q([0.25, 0.2501, 0.75, 1.25, 1.75, 2.5, 3.5, 5, -0.25], "e2m1fn", dtype=dtype) == [
-        0.0, 0.5, 1.0, 1.0, 2.0, 2.0, 4.0, 4.0, -0.0,
+        0.0,
+        0.5,
+        1.0,
+        1.0,
+        2.0,
+        2.0,
+        4.0,
+        4.0,
+        -0.0,
     ]
 
 

@@ -45,7 +45,7 @@ def test_against_exact_fractions(mode):
     x = np.concatenate([x, np.arange(-40, 40) / 8 + 1 / 16])  # exact ties
     f = lp.FixedFormat(12, 5)
     got = lp.quantize(x, f, mode)
-    for xi, gi in zip(x.tolist(), got.tolist()):
+    for xi, gi in zip(x.tolist(), got.tolist(), strict=True):
         s = Fraction(xi) * 32
         lo = s.numerator // s.denominator
         frac = s - lo

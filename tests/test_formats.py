@@ -115,7 +115,13 @@ def test_generic_names():
 
 
 def test_facts_agree_with_ml_dtypes_finfo():
-    for name, mt in [("e4m3fn", ml_dtypes.float8_e4m3fn), ("e5m2fnuz", ml_dtypes.float8_e5m2fnuz), ("e3m4", ml_dtypes.float8_e3m4), ("e2m1fn", ml_dtypes.float4_e2m1fn), ("bf16", ml_dtypes.bfloat16)]:
+    for name, mt in [
+        ("e4m3fn", ml_dtypes.float8_e4m3fn),
+        ("e5m2fnuz", ml_dtypes.float8_e5m2fnuz),
+        ("e3m4", ml_dtypes.float8_e3m4),
+        ("e2m1fn", ml_dtypes.float4_e2m1fn),
+        ("bf16", ml_dtypes.bfloat16),
+    ]:
         fi = ml_dtypes.finfo(mt)
         f = lp.format(name)
         assert f.max == float(fi.max) and f.min_normal == float(fi.smallest_normal)

@@ -61,14 +61,17 @@ def test_edge_blocks():
     assert huge.scales.tolist() == [254]
 
 
-@pytest.mark.parametrize(("rule", "amax", "scale_exp"), [
-    ("floor", 5.0, 2 - 8),
-    ("ceil", 5.0, 3 - 8),
-    ("rceil", 448.0, 0),  # amax / 448 = 1 exactly: no round-up
-    ("rceil", 449.0, 1),
-    ("even", 479.0, 0),  # 479 rounds to 480 at 3 mantissa bits... floor(log2 480) = 8 -> 0
-    ("even", 510.0, 1),  # 510 rounds to 512 -> 9 - 8
-])
+@pytest.mark.parametrize(
+    ("rule", "amax", "scale_exp"),
+    [
+        ("floor", 5.0, 2 - 8),
+        ("ceil", 5.0, 3 - 8),
+        ("rceil", 448.0, 0),  # amax / 448 = 1 exactly: no round-up
+        ("rceil", 449.0, 1),
+        ("even", 479.0, 0),  # 479 rounds to 480 at 3 mantissa bits... floor(log2 480) = 8 -> 0
+        ("even", 510.0, 1),  # 510 rounds to 512 -> 9 - 8
+    ],
+)
 def test_scale_rules(rule, amax, scale_exp):
     enc = lp.mx_encode(block([amax]), "mxfp8_e4m3", scale_rule=rule)
     assert enc.scales.tolist() == [127 + scale_exp]

@@ -49,7 +49,9 @@ def test_unbiased_in_subnormal_range_and_negative():
         assert abs(r.mean() - x0) < t * (hi - lo)
 
 
-@pytest.mark.parametrize(("r", "d", "p"), [(1, 0.3, 0.5), (2, 0.3, 0.25), (2, 0.125, 0.0), (3, 0.3, 0.25), (4, 0.96875, 1.0)])
+@pytest.mark.parametrize(
+    ("r", "d", "p"), [(1, 0.3, 0.5), (2, 0.3, 0.25), (2, 0.125, 0.0), (3, 0.3, 0.25), (4, 0.96875, 1.0)]
+)
 def test_sr_bits_probability_is_rounded_to_r_bits(r, d, p):
     """P(up) = RNE(d * 2^r) / 2^r exactly (d = 0.125 with r = 2 is a tie: 0.5 -> 0)."""
     x = np.full(N, 1 + d * 0.125)
@@ -74,7 +76,9 @@ def test_same_seed_same_bits_for_any_thread_count(mode, dtype):
     ref = lp.quantize(x, "e5m2", mode, seed=42, n_threads=1)
     for nt in (2, 3, 8):
         assert (as_bits(lp.quantize(x, "e5m2", mode, seed=42, n_threads=nt)) == as_bits(ref)).all()
-    assert (as_bits(lp.encode(x, "e5m2", mode, seed=42, n_threads=2)) == lp.encode(x, "e5m2", mode, seed=42, n_threads=1)).all()
+    assert (
+        as_bits(lp.encode(x, "e5m2", mode, seed=42, n_threads=2)) == lp.encode(x, "e5m2", mode, seed=42, n_threads=1)
+    ).all()
 
 
 def test_random_bits_depend_only_on_seed_and_index():
@@ -87,7 +91,10 @@ def test_random_bits_depend_only_on_seed_and_index():
     assert (as_bits(rx[1::2]) == as_bits(ry[1::2])).all()
     # layout does not matter: a Fortran-ordered or strided view rounds like its C-ordered copy
     m = x.reshape(256, 512)
-    assert (as_bits(lp.quantize(m.T, "bf16", "stochastic", seed=5)) == as_bits(lp.quantize(np.ascontiguousarray(m.T), "bf16", "stochastic", seed=5))).all()
+    assert (
+        as_bits(lp.quantize(m.T, "bf16", "stochastic", seed=5))
+        == as_bits(lp.quantize(np.ascontiguousarray(m.T), "bf16", "stochastic", seed=5))
+    ).all()
 
 
 def test_different_seeds_differ_and_none_draws_fresh():
