@@ -1,27 +1,29 @@
 // Generic rounding of float32/float64 values to any FloatFormat, every rounding mode.
 //
 // One scalar, branch-free routine per element (so that the compiler vectorises the loops), written
-// on the bit pattern of the input type T:
+// on the bit pattern of the input type T (W = 32 or 64 bits):
 //   * region N (|x| >= 2^emin of the target): the pattern of |x| is rounded to a multiple of
 //     2^dN pattern units (dN = M - m); a carry into the exponent field is the correct binade change;
 //   * region S (|x| < 2^emin): the significand (hidden bit included) is rounded to a multiple of
 //     2^dS, dS > dN, i.e. to the target's subnormal spacing 2^(emin - mS), and the result rebuilt
 //     as Q * 2^(emin - mS), exactly.
 // Both regions round an integer v at a shift d (v = pattern of |x| and d = dN, or v = significand
-// and d = dS): q = v >> d, and the discarded part (v mod 2^d) / 2^d is kept as a binary fraction
-// word f with a sticky last bit, which every mode reads the same way. Deterministic modes only
-// compare f with 0 and 1/2 and use an FB = 32 (float) or 64 (double) bit word; the stochastic
-// modes compare f with 64 random bits and use FB = 64 for both input types.
+// and d = dS): q = v >> d, and the mode decides from the discarded integer lo = v mod 2^d, i.e.
+// the fraction lo / 2^d of one unit, whether to step to q + 1. Deterministic modes only compare the
+// fraction with 0 and 1/2 (from one W-bit word holding its leading bits); the stochastic modes
+// compare it with a 64-bit random word u, exactly as u < f with f the fraction * 2^64 and a sticky
+// last bit, but written as a comparison of the top bits of u with lo (or its rounding to r bits).
 // Overflow is decided after rounding; NaN and infinity inputs are handled on their own.
 //
 // Written for GCC's loop vectoriser (AVX2 / AVX-512 builds, see csrc/isa_*.cpp):
-//   * every per-lane value has one width: U for the pattern, FW for the fraction word; a per-lane
-//     shift count has the width of the value it shifts, and is in range on every lane (lanes of
-//     the other region compute too, so no shift relies on a ternary to skip it);
+//   * per-lane values are W bits wide (float lanes stay 32 bits; only the random words are 64);
+//     a per-lane shift count has the width of the value it shifts, and is in range on every lane
+//     (lanes of the other region compute too, so no shift relies on a ternary to skip it);
 //   * per-lane conditions only select values (c ? a : b with unsigned a, b): no arithmetic on
-//     bool, no && or ||;
+//     bool, no && or ||; comparisons of values below 2^(W-1) are written signed (AVX2 has no
+//     unsigned vector comparison);
 //   * no conversion between integers and floating point (AVX2 has none for 64-bit lanes);
-//   * per-call constants are computed once, in Lowered.
+//   * per-call constants are computed once, in Lowered; the random counter is a loop induction.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -68,7 +70,8 @@ template <class T> struct Lowered {
   static constexpr U FMASK = (U(1) << M) - 1;
   static constexpr U HIDDEN = U(1) << M;
 
-  int m, mS, code_m, sr_bits, sr_shift;
+  int code_m;    // m: fraction bits of the target code
+  int sr_bits;   // r (stochastic rounding with r random bits)
   S dN;          // region N shift, M - m
   S dS0;         // region S shift: dS = dS0 - max(E, 1), E the biased exponent field of x
   U norm_pat;    // pattern of 2^emin when region S is reachable (emin > 1 - B), else 0
@@ -77,18 +80,15 @@ template <class T> struct Lowered {
   U inf_val;     // result for an infinite input
   U parity_flip; // 1 when m = 0 and the target bias and the input bias differ in parity
   U zero_sign;   // sign mask kept on a zero result (0 for fnuz: no negative zero)
-  U ebias_shift; // target biased exponent = input biased exponent + this (mod 2^bits of U)
+  U ebias_shift; // target biased exponent = input biased exponent + this (mod 2^W)
   U code_shiftS; // region S code = Q << (m - mS)
   T subscale;    // 2^(emin - mS)
-  uint64_t key;
 
   explicit Lowered(const QuantParams& p) {
-    m = p.man_bits;
-    mS = p.subnormals ? p.man_bits : 0;
-    code_m = p.man_bits;
+    const int m = p.man_bits;
+    const int mS = p.subnormals ? p.man_bits : 0;
+    code_m = m;
     sr_bits = p.sr_bits;
-    sr_shift = 64 - p.sr_bits;
-    key = p.key;
     dN = M - m;
     dS0 = S(M - mS) + S(p.emin) + S(B);
     const bool reach_S = p.emin > 1 - B;
@@ -112,43 +112,32 @@ template <class T> struct Lowered {
     ovf_pos = sat_pos ? maxpat : big;
     ovf_neg = sat_neg ? maxpat : big;
     zero_sign = p.specials == SPECIALS_FNUZ ? U(0) : ~U(0);
-    parity_flip = p.man_bits == 0 ? U((1 - p.emin - B) & 1) : U(0);
+    parity_flip = m == 0 ? U((1 - p.emin - B) & 1) : U(0);
     // 2^(emin - mS) is only used when region S is reachable.
     subscale = reach_S ? static_cast<T>(std::ldexp(1.0, p.emin - mS)) : T(0);
   }
 };
 
 // Outcome for one element: magnitude pattern of the rounded value (in T's layout), its sign and the
-// target code magnitude (valid for finite results; computed modulo 2^bits of U, which holds every
-// code width the encoder writes).
+// target code magnitude (valid for finite results; computed modulo 2^W, which holds every code
+// width the encoder writes).
 template <class T> struct Rounded {
   typename FloatTraits<T>::U mag;  // |result| pattern; INF or QNAN for specials
   typename FloatTraits<T>::U sign;
   typename FloatTraits<T>::U code;  // code of |result| in the target (without sign), finite results only
 };
 
-// Fraction word: the stochastic modes that compare the fraction with 64 random bits need all 64
-// bits (exact SR, SR with r bits); every other mode only compares it with 0 and 1/2.
-template <class T, int MODE> struct FracWord {
-  using type = typename std::conditional<MODE == MODE_STOCHASTIC || MODE == MODE_STOCHASTIC_R, uint64_t,
-                                         typename FloatTraits<T>::U>::type;
-};
-
-// The low k bits of v moved to the top of the word (the others dropped), for 0 <= k < bits of W:
-// the binary fraction (v mod 2^k) / 2^k. Two shifts so that k = 0 needs no special case.
-template <class W, class K> inline W low_bits_on_top(W v, K k) {
-  constexpr K WB = 8 * sizeof(W);
-  return W(W(v << (WB - 1 - k)) << 1);
+// The low k bits of v moved to the top of the word (the others dropped), for 0 <= k < bits of U:
+// the binary fraction (v mod 2^k) / 2^k. Two shifts, so that k = 0 needs no special case.
+template <class U, class S> inline U low_bits_on_top(U v, S k) {
+  constexpr S WB = 8 * sizeof(U);
+  return U(U(v << (WB - 1 - k)) << 1);
 }
 
-// Discarded fraction (v mod 2^d) / 2^d of rounding v >> d (d >= 0), as an FB-bit binary fraction:
-// exact while d <= FB; beyond, the bits below 2^-FB are ORed into the last bit (sticky).
-template <class FW, class FS> inline FW fraction_word(FW v, FS d) {
-  constexpr FS FB = 8 * sizeof(FW);
-  const FW exact = low_bits_on_top(v, d < FB - 1 ? d : FS(FB - 1));                 // used if d < FB
-  const FS s = d > FB ? (d - FB < FB - 1 ? d - FB : FS(FB - 1)) : FS(0);           // bits below 2^-FB
-  const FW sticky = (v >> s) | (low_bits_on_top(v, s) != 0 ? FW(1) : FW(0));      // used if d >= FB
-  return d < FB ? exact : sticky;
+// min(max(x, lo), hi), in a form the vectoriser turns into two instructions.
+template <class S> inline S clamp(S x, S lo, S hi) {
+  const S y = x > lo ? x : lo;
+  return y < hi ? y : hi;
 }
 
 // T value of the integer Q <= 2^M, exactly, without an integer-to-float conversion: the pattern of
@@ -160,73 +149,85 @@ template <class T> inline T small_int_value(typename FloatTraits<T>::U Q) {
   return bit_cast<T>(U(TWO_M + Q)) - bit_cast<T>(TWO_M);
 }
 
+// `counter` is the element's random stream counter (random_counter(key, index), see rng.hpp); only
+// the stochastic modes read it.
 template <class T, int MODE>
-inline Rounded<T> round_one(T x, uint64_t index, const Lowered<T>& L) {
+inline Rounded<T> round_one(T x, uint64_t counter, const Lowered<T>& L) {
   using Tr = FloatTraits<T>;
   using U = typename Tr::U;
   using S = typename Tr::S;
-  using FW = typename FracWord<T, MODE>::type;
-  using FS = typename std::make_signed<FW>::type;
   using Lw = Lowered<T>;
   constexpr int M = Tr::M;
-  constexpr int FB = 8 * sizeof(FW);
+  constexpr int W = 8 * sizeof(U);
   constexpr U INF = Lw::INF;
 
   const U bits = bit_cast<U>(x);
   const U sign = bits & Lw::SIGN;
   const U a = bits ^ sign;
-  const bool regS = a < L.norm_pat;  // |x| < 2^emin (e_eff < emin)
+  const bool regS = S(a) < S(L.norm_pat);  // |x| < 2^emin (e_eff < emin)
 
   // What is rounded, and where: region N rounds the pattern a at dN; region S the significand at
   // dS = dSN + emin - e_eff > dN, with e_eff = max(E, 1) - B (E = 0: subnormal input).
   const U E = a >> M;
   const U sig = (a & Lw::FMASK) | (E != 0 ? Lw::HIDDEN : U(0));
-  const S dS = L.dS0 - S(E > 1 ? E : U(1));
-  const U v = regS ? sig : a;
-  const S d = regS ? dS : L.dN;
+  const S dS = L.dS0 - (S(E) > 1 ? S(E) : S(1));
+  const U mS = regS ? ~U(0) : U(0);  // region S lanes (a mask, so that GCC does not duplicate the code per region)
+  const U v = (sig & mS) | (a & ~mS);
+  const S d = S((U(dS) & mS) | (U(L.dN) & ~mS));
   // Region S has v < 2^(M+1): from d = M + 2 on, q is 0 and the fraction stays below 1/2 and is
-  // nonzero iff v is, so a shift clamped there leaves q and every deterministic decision unchanged.
+  // nonzero iff v is, so a shift clamped there changes neither q nor any deterministic decision.
   const S dq = d < M + 2 ? d : S(M + 2);
   const U q = v >> dq;
-
-  // Discarded fraction of one unit, * 2^FB, sticky last bit.
-  FW f;
-  if constexpr (FB > 8 * int(sizeof(U)) || MODE == MODE_STOCHASTIC || MODE == MODE_STOCHASTIC_R) {
-    f = fraction_word(FW(v), FS(d));
-  } else {
-    f = low_bits_on_top(v, dq);
-  }
-  const bool neg = sign != 0;
-  constexpr FW HALF = FW(1) << (FB - 1);
+  const U lo = v - (q << dq);  // discarded integer, v mod 2^d (exact: lo = v once d >= M + 2)
+  const U inexact = lo != 0 ? U(1) : U(0);
+  // Discarded fraction for the nearest modes, * 2^W (exact for d <= M + 2).
+  const U f = low_bits_on_top(v, dq);
+  constexpr U HALF = U(1) << (W - 1);
 
   U inc;
   if constexpr (MODE == MODE_NEAREST || MODE == MODE_ODD) {
     // Parity of q's code: its last fraction bit; with no fraction bits (region N, m = 0) q ends in
     // the exponent field, whose parity differs from the target code's when the biases differ in parity.
-    const U odd = (q ^ (regS ? U(0) : L.parity_flip)) & U(1);
+    const U odd = (q ^ (L.parity_flip & ~mS)) & U(1);
     if constexpr (MODE == MODE_NEAREST) {
-      inc = f > HALF - FW(odd) ? U(1) : U(0);  // above half, or exactly half with q odd
+      inc = f > HALF - odd ? U(1) : U(0);  // above half, or exactly half with q odd
     } else {
-      inc = f != 0 ? (odd ^ U(1)) : U(0);
+      inc = inexact & (odd ^ U(1));
     }
   } else if constexpr (MODE == MODE_NEAREST_AWAY) {
     inc = f >= HALF ? U(1) : U(0);
   } else if constexpr (MODE == MODE_TOWARD_ZERO) {
     inc = 0;
   } else if constexpr (MODE == MODE_UP) {
-    inc = f != 0 ? (neg ? U(0) : U(1)) : U(0);
+    inc = inexact & ((sign >> (W - 1)) ^ U(1));  // inexact and x positive
   } else if constexpr (MODE == MODE_DOWN) {
-    inc = f != 0 ? (neg ? U(1) : U(0)) : U(0);
-  } else if constexpr (MODE == MODE_STOCHASTIC) {
-    inc = random_word(L.key, index) < f ? U(1) : U(0);
-  } else if constexpr (MODE == MODE_STOCHASTIC_R) {
-    // t = RNE(delta * 2^r) in [0, 2^r]; up iff (top r random bits) < t.
-    const uint64_t tq = f >> L.sr_shift;
-    const uint64_t trem = f << L.sr_bits;  // remaining fraction, * 2^64
-    const uint64_t t = tq + (trem > (uint64_t(1) << 63) - (tq & 1) ? uint64_t(1) : uint64_t(0));
-    inc = (random_word(L.key, index) >> L.sr_shift) < t ? U(1) : U(0);
-  } else {  // MODE_STOCHASTIC_EQUAL
-    inc = f != 0 ? U(random_word(L.key, index) >> 63) : U(0);
+    inc = inexact & (sign >> (W - 1));  // inexact and x negative
+  } else if constexpr (MODE == MODE_STOCHASTIC_EQUAL) {
+    inc = inexact & U(random_word_at(counter) >> 63);
+  } else {  // MODE_STOCHASTIC, MODE_STOCHASTIC_R: both compare top bits of u with some y < 2^(M+1)
+    // Exact: up iff u < f, f = lo / 2^d * 2^64 with a sticky last bit. While d <= 64, f is exactly
+    // lo * 2^(64 - d): up iff the top d bits of u are below lo. Beyond, y = f = (lo >> (d - 64)) |
+    // sticky (the bits of lo below 2^-64 ORed into the last bit), compared with all of u.
+    // r bits: t = RNE(lo / 2^d * 2^r) in [0, 2^r]; up iff the top r bits of u are below t. While
+    // d <= r, t = lo * 2^(r - d) exactly: up iff the top d bits of u are below lo, as above. Beyond,
+    // y = t = lo rounded to nearest-even at k = d - r (clamped at M + 2: lo < 2^(M+1) gives t = 0
+    // from there).
+    const S R = MODE == MODE_STOCHASTIC ? S(64) : S(L.sr_bits);
+    const S c = S(64) - clamp(d, S(1), R);  // u >> c: its top min(d, R) bits (d = 0: lo = 0, never up)
+    U y;
+    if constexpr (MODE == MODE_STOCHASTIC) {
+      const S s = clamp(S(d - 64), S(0), S(W - 1));
+      y = (lo >> s) | (low_bits_on_top(lo, s) != 0 ? U(1) : U(0));  // = lo while d <= 64
+    } else {
+      const S k = clamp(S(d - R), S(1), S(M + 2));
+      const U tq = lo >> k;
+      const U t = tq + (low_bits_on_top(lo, k) > HALF - (tq & U(1)) ? U(1) : U(0));
+      y = d > R ? t : lo;
+    }
+    // As y < 2^(M+1), the top bits of u can be compared in U, saturated to its range (float lanes
+    // stay 32 bits wide).
+    const uint64_t ut = random_word_at(counter) >> c;
+    inc = (ut < uint64_t(U(~U(0))) ? U(ut) : U(~U(0))) < y ? U(1) : U(0);
   }
 
   const U Q = q + inc;
@@ -234,11 +235,14 @@ inline Rounded<T> round_one(T x, uint64_t index, const Lowered<T>& L) {
   const U magS = bit_cast<U>(small_int_value<T>(Q) * L.subscale);
   U mag = regS ? magS : magN;
 
-  // Overflow after rounding (to max or to inf/NaN, per sign for the directed modes), then the
-  // special inputs.
-  mag = mag > L.maxpat ? (neg ? L.ovf_neg : L.ovf_pos) : mag;
+  // Overflow after rounding (to max or to inf/NaN; per sign for up and down, the other modes have
+  // ovf_neg = ovf_pos), then the special inputs. mag < 2^(W-1) for every finite x (NaN lanes are
+  // replaced anyway).
+  U ovf = L.ovf_pos;
+  if constexpr (MODE == MODE_UP || MODE == MODE_DOWN) ovf = sign != 0 ? L.ovf_neg : L.ovf_pos;
+  mag = S(mag) > S(L.maxpat) ? ovf : mag;
   mag = a == INF ? L.inf_val : mag;
-  mag = a > INF ? Lw::QNAN : mag;
+  mag = S(a) > S(INF) ? Lw::QNAN : mag;
 
   Rounded<T> out;
   out.mag = mag;
@@ -290,10 +294,12 @@ inline void quantize_block(const T* __restrict x, T* __restrict y, int64_t n, ui
     }
   } else {
     const Lowered<T> L(p);
-#pragma omp simd
+    uint64_t ctr = random_counter(p.key, first);  // steps by GOLDEN per element (a vector induction)
+#pragma omp simd linear(ctr : GOLDEN)
     for (int64_t i = 0; i < n; ++i) {
-      const Rounded<T> r = round_one<T, MODE>(x[i], first + uint64_t(i), L);
+      const Rounded<T> r = round_one<T, MODE>(x[i], ctr, L);
       y[i] = bit_cast<T>(r.sign | r.mag);
+      ctr += GOLDEN;
     }
   }
 }
@@ -315,13 +321,15 @@ inline void encode_block(const T* __restrict x, C* __restrict y, int64_t n, uint
   const U sbitv = U(uint64_t(1) << sbit);
   const U inf_c = U(inf_code), nan_c = U(nan_code);
   constexpr U INF = Lowered<T>::INF;
-#pragma omp simd
+  uint64_t ctr = random_counter(p.key, first);  // steps by GOLDEN per element (a vector induction)
+#pragma omp simd linear(ctr : GOLDEN)
   for (int64_t i = 0; i < n; ++i) {
-    const Rounded<T> r = round_one<T, MODE>(x[i], first + uint64_t(i), L);
+    const Rounded<T> r = round_one<T, MODE>(x[i], ctr, L);
     const U s = r.sign != 0 ? sbitv : U(0);
     U c = r.mag == INF ? inf_c : r.code;
     c = r.mag == Lowered<T>::QNAN ? nan_c : c;
     y[i] = static_cast<C>(c | s);
+    ctr += GOLDEN;
   }
 }
 

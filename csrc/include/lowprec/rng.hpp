@@ -3,6 +3,8 @@
 // key = mix64(seed + (stream + 1) * GOLDEN); the word for element i is mix64(key + (i + 1) * GOLDEN),
 // i.e. SplitMix64 evaluated at position i of the sequence that starts at key. Any split of an array
 // into chunks or threads therefore draws the same bits for the same element.
+// Loops over consecutive elements step the counter key + (i + 1) * GOLDEN by GOLDEN per element
+// (random_counter, then random_word_at) instead of multiplying the index: the same words.
 #pragma once
 #include <cstdint>
 
@@ -18,6 +20,11 @@ inline uint64_t mix64(uint64_t z) {
 
 inline uint64_t stream_key(uint64_t seed, uint64_t stream) { return mix64(seed + (stream + 1) * GOLDEN); }
 
-inline uint64_t random_word(uint64_t key, uint64_t index) { return mix64(key + (index + 1) * GOLDEN); }
+// Counter of element `index` (mod 2^64); element index + 1 has counter + GOLDEN.
+inline uint64_t random_counter(uint64_t key, uint64_t index) { return key + (index + 1) * GOLDEN; }
+
+inline uint64_t random_word_at(uint64_t counter) { return mix64(counter); }
+
+inline uint64_t random_word(uint64_t key, uint64_t index) { return random_word_at(random_counter(key, index)); }
 
 }  // namespace lowprec
