@@ -39,7 +39,13 @@ cdef QuantParams _params(tuple p):
     return q
 
 
-def quantize_f32(const float[::1] x, float[::1] out, tuple params, int n_threads):
+ctypedef fused real:
+    float
+    double
+
+
+def quantize(const real[::1] x, real[::1] out, tuple params, int n_threads):
+    """Round x into out (same dtype, float32 or float64)."""
     if x.shape[0] != out.shape[0]:
         raise ValueError("x and out sizes differ")
     cdef QuantParams q = _params(params)
@@ -47,18 +53,10 @@ def quantize_f32(const float[::1] x, float[::1] out, tuple params, int n_threads
     if n == 0:
         return
     with nogil:
-        c_quantize_f32(&x[0], &out[0], n, q, n_threads)
-
-
-def quantize_f64(const double[::1] x, double[::1] out, tuple params, int n_threads):
-    if x.shape[0] != out.shape[0]:
-        raise ValueError("x and out sizes differ")
-    cdef QuantParams q = _params(params)
-    cdef int64_t n = x.shape[0]
-    if n == 0:
-        return
-    with nogil:
-        c_quantize_f64(&x[0], &out[0], n, q, n_threads)
+        if real is float:
+            c_quantize_f32(&x[0], &out[0], n, q, n_threads)
+        else:
+            c_quantize_f64(&x[0], &out[0], n, q, n_threads)
 
 
 def encode(x, out, tuple params, int n_threads):

@@ -232,10 +232,8 @@ def quantize(
         else:
             r = ref.quantize(src, fm, mode, bool(sat), sr, key)
         dst[...] = r
-    elif arr.dtype == np.float32:
-        core.quantize_f32(src, dst, params, nt)
     else:
-        core.quantize_f64(src, dst, params, nt)
+        core.quantize(src, dst, params, nt)
     res = out if direct else dst.reshape(arr.shape)
     return _finish(res, out, was_scalar)
 

@@ -171,9 +171,11 @@ inline Rounded<T> round_one(T x, uint64_t counter, const Lowered<T>& L) {
   const U E = a >> M;
   const U sig = (a & Lw::FMASK) | (E != 0 ? Lw::HIDDEN : U(0));
   const S dS = L.dS0 - (S(E) > 1 ? S(E) : S(1));
-  const U mS = regS ? ~U(0) : U(0);  // region S lanes (a mask, so that GCC does not duplicate the code per region)
-  const U v = (sig & mS) | (a & ~mS);
-  const S d = S((U(dS) & mS) | (U(L.dN) & ~mS));
+  // Region S lanes as a mask: selecting v, d (and the parity below) with it rather than with
+  // ?: on regS keeps GCC from duplicating the whole rounding once per region.
+  const U inS = regS ? ~U(0) : U(0);
+  const U v = (sig & inS) | (a & ~inS);
+  const S d = S((U(dS) & inS) | (U(L.dN) & ~inS));
   // Region S has v < 2^(M+1): from d = M + 2 on, q is 0 and the fraction stays below 1/2 and is
   // nonzero iff v is, so a shift clamped there changes neither q nor any deterministic decision.
   const S dq = d < M + 2 ? d : S(M + 2);
@@ -188,7 +190,7 @@ inline Rounded<T> round_one(T x, uint64_t counter, const Lowered<T>& L) {
   if constexpr (MODE == MODE_NEAREST || MODE == MODE_ODD) {
     // Parity of q's code: its last fraction bit; with no fraction bits (region N, m = 0) q ends in
     // the exponent field, whose parity differs from the target code's when the biases differ in parity.
-    const U odd = (q ^ (L.parity_flip & ~mS)) & U(1);
+    const U odd = (q ^ (L.parity_flip & ~inS)) & U(1);
     if constexpr (MODE == MODE_NEAREST) {
       inc = f > HALF - odd ? U(1) : U(0);  // above half, or exactly half with q odd
     } else {
