@@ -1,8 +1,8 @@
 """Build of lowprec's compiled core: one Cython module over header-first C++17 kernels.
 
-Flags follow DESIGN.md: -O3, C++17, hidden visibility, no FP contraction, never -ffast-math or
--march=native (AVX2/AVX-512 kernels are selected at run time). OpenMP is probed and optional; set
-LOWPREC_NO_OPENMP=1 to build without it.
+Flags follow DESIGN.md section 3 (see BASE_FLAGS): no value-changing floating-point options and no
+host-specific tuning; the AVX2/AVX-512 kernels are selected at run time. OpenMP is probed and
+optional; set LOWPREC_NO_OPENMP=1 to build without it.
 """
 
 import os

@@ -138,6 +138,14 @@ def _round_values(
     return r
 
 
+def _rounded_flat(
+    x: np.ndarray, fmt: FloatFormat, mode: Rounding, saturate: bool, sr_bits: int | None, key: int
+) -> np.ndarray:
+    """Flattened float64 results of rounding x (NaN, inf and overflow casts are expected here)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _round_values(np.asarray(x).astype(np.float64).ravel(), fmt, mode, saturate, sr_bits, key)
+
+
 def quantize(
     x: np.ndarray,
     fmt: FloatFormat,
@@ -148,9 +156,7 @@ def quantize(
 ) -> np.ndarray:
     """Reference quantize of a float32/float64 array (same dtype out, random words from index 0)."""
     x = np.asarray(x)
-    with np.errstate(invalid="ignore", over="ignore"):
-        r = _round_values(x.astype(np.float64).ravel(), fmt, mode, saturate, sr_bits, key)
-    return r.astype(x.dtype).reshape(x.shape)
+    return _rounded_flat(x, fmt, mode, saturate, sr_bits, key).astype(x.dtype).reshape(x.shape)
 
 
 def encode(
@@ -163,8 +169,7 @@ def encode(
 ) -> np.ndarray:
     """Reference encode: round, then write sign | exponent | fraction codes."""
     x = np.asarray(x)
-    with np.errstate(invalid="ignore", over="ignore"):
-        v = _round_values(x.astype(np.float64).ravel(), fmt, mode, saturate, sr_bits, key)
+    v = _rounded_flat(x, fmt, mode, saturate, sr_bits, key)
     m, e = fmt.man_bits, fmt.exp_bits
     sign = np.signbit(v)  # NaN keeps its sign (ieee, fn); fnuz has one NaN code
     a = np.abs(np.where(np.isfinite(v), v, 0.0))
