@@ -40,6 +40,7 @@ ext = Extension(
     sources=[
         "lowprec/_core.pyx",
         "csrc/dispatch.cpp",
+        "csrc/accumulate.cpp",
         "csrc/isa_baseline.cpp",
         "csrc/isa_avx2.cpp",
         "csrc/isa_avx512.cpp",
@@ -53,5 +54,7 @@ ext = Extension(
 
 setup(
     ext_modules=cythonize([ext], compiler_directives={"language_level": "3"}),
-    packages=["lowprec"],
+    packages=["lowprec", "lowprec.emulators"],
+    package_dir={"lowprec.emulators": "emulators"},
+    package_data={"lowprec.emulators": ["*.toml", "README.md"]},
 )

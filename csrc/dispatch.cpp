@@ -39,6 +39,12 @@ const KernelTable*& active() {
   return t;
 }
 
+}  // namespace
+
+const KernelTable* active_kernels() { return active(); }
+
+namespace {
+
 int clamp_threads(int n_threads, int64_t n) {
   if (n < PARALLEL_MIN || n_threads < 1) return 1;
   const int64_t chunks = (n + CHUNK - 1) / CHUNK;

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from ._accumulate import dot, matmul, sum
 from ._native import config, set_isa, show_config
 from ._quantize import decode, encode, quantize
+from .accum import AccumModel, BlockFMA, Order, Promotion
 from .formats import FixedFormat, FloatFormat, ScaleFormat, Specials, catalogue, format
 from .mx import MXArray, MXFormat, mx_decode, mx_encode, mx_format, mx_quantize
+from .order import SumTree, reveal_order
+from .profiles import Profile, available_profiles, load_profile, profile_path
 from .rounding import Rounding
 
 __all__ = [
@@ -33,6 +37,19 @@ __all__ = [
     "mx_quantize",
     "mx_encode",
     "mx_decode",
+    "sum",
+    "dot",
+    "matmul",
+    "AccumModel",
+    "BlockFMA",
+    "Promotion",
+    "Order",
+    "Profile",
+    "load_profile",
+    "available_profiles",
+    "profile_path",
+    "reveal_order",
+    "SumTree",
     "show_config",
     "config",
     "set_isa",

@@ -16,6 +16,26 @@ int encode_f64(const double* x, void* codes, int code_bytes, int64_t n, const Qu
 // Parallel memory copy with the same threading as the kernels (the benchmark's physical limit).
 void copy_bytes(const void* src, void* dst, int64_t nbytes, int n_threads);
 
+// Emulated accumulation (accumulate.cpp). Matrix products: out[b, i, j] = C[b, i, j] (+) sum_k
+// A[b, i, k] * B[b, k, j] (row-major, batch strides in elements, 0 = shared; C nullable). Output o
+// (flat index) rounds c with random index o * steps, its m-th addition with o * steps + 1 + m, and
+// its product k with o * K + k (product stream).
+int accum_matmul_f32(const float* A, const float* B, const float* C, float* out, int64_t batch, int64_t M, int64_t N,
+                     int64_t K, int64_t sA, int64_t sB, int64_t sC, const AccumParams& p, uint64_t steps, int n_threads);
+int accum_matmul_f64(const double* A, const double* B, const double* C, double* out, int64_t batch, int64_t M,
+                     int64_t N, int64_t K, int64_t sA, int64_t sB, int64_t sC, const AccumParams& p, uint64_t steps,
+                     int n_threads);
+// Row reductions: out[r] = C[r] (+) sum_k X[r, k] * Y[r, k] (Y, C nullable); row r uses the random
+// indices of `st` with lane = r (AccumSteps).
+int accum_rows_f32(const float* X, const float* Y, const float* C, float* out, int64_t R, int64_t K,
+                   const AccumSteps& st, const AccumParams& p, int n_threads);
+int accum_rows_f64(const double* X, const double* Y, const double* C, double* out, int64_t R, int64_t K,
+                   const AccumSteps& st, const AccumParams& p, int n_threads);
+// Block-FMA products on float32 operands (values of the input formats); C and out in double.
+// mode: final rounding of a block (MODE_TOWARD_ZERO or MODE_NEAREST).
+int bfma_matmul(const float* A, const float* B, const double* C, double* out, int64_t batch, int64_t M, int64_t N,
+                int64_t K, int64_t sA, int64_t sB, int64_t sC, const BfmaParams& p, int mode, int n_threads);
+
 // Configuration.
 const char* isa_name();            // kernel set in use: "avx512", "avx2" or "baseline"
 const char* isa_available();       // comma-separated kernel sets this CPU can run

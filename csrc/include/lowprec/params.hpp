@@ -34,4 +34,58 @@ struct QuantParams {
   double max_value;      // largest finite value of the format
 };
 
+// Per-addition accumulation (accumulate.hpp).
+enum Order : int32_t { ORDER_SEQUENTIAL = 0, ORDER_CHUNKED = 1, ORDER_PAIRWISE = 2 };
+
+struct AccumParams {
+  QuantParams acc;   // accumulator format, rounding mode, overflow, stream key
+  QuantParams prod;  // product format (used when has_prod), rounded with prod.mode / prod.key
+  int32_t has_prod;
+  int32_t order;     // Order
+  int64_t chunk;     // chunk length for ORDER_CHUNKED
+};
+
+// Random-stream indices of one panel: lane l rounds c with index c0 + l * cs, and its m-th
+// accumulation step (m = 0, 1, ...) with t0 + l * ts + m. Product k of lane l uses
+// p0 + l * ps + k in the product stream.
+struct AccumSteps {
+  uint64_t c0, cs, t0, ts, p0, ps;
+};
+
+constexpr int ACC_LANES = 16;
+
+// Running state of one panel of W = ACC_LANES outputs; terms are fed in segments (accum_feed) so
+// that long reductions need no packed copy of the whole K range.
+struct AccumState {
+  static constexpr int W = ACC_LANES;
+  alignas(64) double s[W];        // running sum (starts from c rounded to the accumulator)
+  alignas(64) double q[W];        // current chunk's partial sum (ORDER_CHUNKED)
+  alignas(64) double t[W];        // the current term
+  alignas(64) uint64_t ct[W];     // counter of the next accumulation step
+  alignas(64) uint64_t cm[W];     // counter of the next chunk merge (t0 + K + j)
+  alignas(64) uint64_t cp[W];     // counter of product 0 (product stream)
+  alignas(64) double stack[64 * W];  // ORDER_PAIRWISE: partial sums of complete subtrees
+  int64_t sizes[64];
+  int depth;
+  int64_t k;  // terms fed so far
+  int64_t K;  // terms in total
+};
+
+// Block-FMA tensor-core model (blockfma.hpp).
+struct BfmaParams {
+  QuantParams out;        // output format of a block (fp32 with 23 + min(neab, 0) fraction bits, or fp16)
+  QuantParams late;       // format/rounding of the separate addition of c (when late_c)
+  int32_t block;          // products per instruction along K (F, or the outer block when split)
+  int32_t sub_block;      // products per chained block-FMA inside one instruction
+  int32_t late_c;         // 1: sub-blocks start from 0 and c is added afterwards in one rounding
+  int32_t neab;           // extra alignment bits
+  int32_t emin_a, emin_b; // smallest normal exponents of the input formats
+  int32_t c_emin;         // exponent floor of c (-126: c is read as an fp32 number)
+  int32_t min_exp_limit;  // lower clamp of the alignment exponent (very negative: none)
+  int32_t out_subnormals; // 0: |c| < 2^out_emin is flushed to zero before each block
+  int32_t out_emin;
+  int32_t out_emax;       // |d| >= 2^(out_emax + 1) overflows to inf (the model has no saturation)
+  const int32_t* perm;    // order of the products inside one block (block entries)
+};
+
 }  // namespace lowprec

@@ -1,0 +1,180 @@
+// Drivers of the emulated reductions: packing of operands into lane panels, threading, and the
+// random-stream index of every rounding step. The arithmetic is in accumulate.hpp / blockfma.hpp.
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "kernel_table.hpp"
+#include "lowprec/api.hpp"
+
+namespace lowprec {
+namespace {
+
+constexpr int W = ACC_LANES;
+constexpr int64_t KSEG = 1024;  // terms packed at a time for row reductions
+constexpr int64_t ROWS_PER_TASK = 32;
+
+int threads_for(int64_t tasks, int64_t work, int n_threads) {
+  if (n_threads < 1 || work < (int64_t(1) << 15)) return 1;
+  return tasks < n_threads ? int(tasks > 0 ? tasks : 1) : n_threads;
+}
+
+template <class F> void parallel_tasks(int64_t tasks, int nt, const F& f) {
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+#endif
+  for (int64_t t = 0; t < tasks; ++t) f(t);
+  (void)nt;
+}
+
+}  // namespace
+
+// out[b, i, j] = C[b, i, j] (+) sum_k A[b, i, k] * B[b, k, j]; batch strides in elements (0: shared).
+template <class T>
+static int accum_matmul_impl(const T* A, const T* B, const T* C, T* out, int64_t batch, int64_t M, int64_t N,
+                             int64_t K, int64_t sA, int64_t sB, int64_t sC, const AccumParams& p, uint64_t steps,
+                             int n_threads) {
+  const KernelTable* kt = active_kernels();
+  const int64_t panels = (N + W - 1) / W;
+  const int64_t row_groups = (M + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
+  const int64_t tasks = batch * panels * row_groups;
+  const int nt = threads_for(tasks, batch * M * N * (K + 1), n_threads);
+  parallel_tasks(tasks, nt, [&](int64_t task) {
+    const int64_t rg = task % row_groups;
+    const int64_t pj = (task / row_groups) % panels;
+    const int64_t b = task / (row_groups * panels);
+    const int64_t j0 = pj * W;
+    const int64_t nl = N - j0 < W ? N - j0 : W;
+    std::vector<double> bp(size_t(K * W), 0.0);
+    std::vector<double> arow(static_cast<size_t>(K));
+    auto state = std::make_unique<AccumState>();
+    const T* Bb = B + b * sB;
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t l = 0; l < nl; ++l) bp[size_t(k * W + l)] = double(Bb[k * N + j0 + l]);
+    alignas(64) double cbuf[W], obuf[W];
+    const int64_t i1 = (rg + 1) * ROWS_PER_TASK < M ? (rg + 1) * ROWS_PER_TASK : M;
+    for (int64_t i = rg * ROWS_PER_TASK; i < i1; ++i) {
+      const T* Ai = A + b * sA + i * K;
+      for (int64_t k = 0; k < K; ++k) arow[size_t(k)] = double(Ai[k]);
+      const double* cp = nullptr;
+      if (C) {
+        const T* Ci = C + b * sC + i * N + j0;
+        for (int l = 0; l < W; ++l) cbuf[l] = l < nl ? double(Ci[l]) : 0.0;
+        cp = cbuf;
+      }
+      const uint64_t o = uint64_t((b * M + i) * N + j0);
+      const AccumSteps st{o * steps, steps, o * steps + 1, steps, o * uint64_t(K), uint64_t(K)};
+      kt->acc_init(*state, cp, K, st, p);
+      kt->acc_feed(*state, arow.data(), bp.data(), K, p, true);
+      kt->acc_finish(*state, obuf, p);
+      T* oi = out + (b * M + i) * N + j0;
+      for (int64_t l = 0; l < nl; ++l) oi[l] = T(obuf[l]);
+    }
+  });
+  return 0;
+}
+
+// out[r] = C[r] (+) sum_k X[r, k] * Y[r, k] (Y, C nullable); row r uses the steps of `st` shifted
+// by r (lane stride = row stride).
+template <class T>
+static int accum_rows_impl(const T* X, const T* Y, const T* C, T* out, int64_t R, int64_t K, const AccumSteps& st,
+                           const AccumParams& p, int n_threads) {
+  const KernelTable* kt = active_kernels();
+  const int64_t panels = (R + W - 1) / W;
+  const int nt = threads_for(panels, R * (K + 1), n_threads);
+  parallel_tasks(panels, nt, [&](int64_t pr) {
+    const int64_t r0 = pr * W;
+    const int64_t nl = R - r0 < W ? R - r0 : W;
+    const int64_t seg = K < KSEG ? (K > 0 ? K : 1) : KSEG;
+    std::vector<double> xp(size_t(seg * W), 0.0), yp(Y ? size_t(seg * W) : 0, 0.0);
+    auto state = std::make_unique<AccumState>();
+    alignas(64) double cbuf[W], obuf[W];
+    const double* cp = nullptr;
+    if (C) {
+      for (int l = 0; l < W; ++l) cbuf[l] = l < nl ? double(C[r0 + l]) : 0.0;
+      cp = cbuf;
+    }
+    const AccumSteps sp{st.c0 + uint64_t(r0) * st.cs, st.cs, st.t0 + uint64_t(r0) * st.ts, st.ts,
+                        st.p0 + uint64_t(r0) * st.ps, st.ps};
+    kt->acc_init(*state, cp, K, sp, p);
+    for (int64_t k0 = 0; k0 < K; k0 += seg) {
+      const int64_t n = K - k0 < seg ? K - k0 : seg;
+      for (int64_t l = 0; l < nl; ++l) {
+        const T* xr = X + (r0 + l) * K + k0;
+        for (int64_t k = 0; k < n; ++k) xp[size_t(k * W + l)] = double(xr[k]);
+        if (Y) {
+          const T* yr = Y + (r0 + l) * K + k0;
+          for (int64_t k = 0; k < n; ++k) yp[size_t(k * W + l)] = double(yr[k]);
+        }
+      }
+      kt->acc_feed(*state, xp.data(), Y ? yp.data() : nullptr, n, p, false);
+    }
+    kt->acc_finish(*state, obuf, p);
+    for (int64_t l = 0; l < nl; ++l) out[r0 + l] = T(obuf[l]);
+  });
+  return 0;
+}
+
+// Block-FMA matrix product (float32 operands already in the input formats): out = C + A B with
+// K padded to a multiple of p.block; double results (values of the output format).
+int bfma_matmul(const float* A, const float* B, const double* C, double* out, int64_t batch, int64_t M, int64_t N,
+                int64_t K, int64_t sA, int64_t sB, int64_t sC, const BfmaParams& p, int mode, int n_threads) {
+  const KernelTable* kt = active_kernels();
+  const int64_t F = p.block;
+  const int64_t Kp = (K + F - 1) / F * F;
+  const int64_t panels = (N + W - 1) / W;
+  const int64_t row_groups = (M + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
+  const int64_t tasks = batch * panels * row_groups;
+  const int nt = threads_for(tasks, batch * M * N * (K + 1), n_threads);
+  parallel_tasks(tasks, nt, [&](int64_t task) {
+    const int64_t rg = task % row_groups;
+    const int64_t pj = (task / row_groups) % panels;
+    const int64_t b = task / (row_groups * panels);
+    const int64_t j0 = pj * W;
+    const int64_t nl = N - j0 < W ? N - j0 : W;
+    std::vector<float> bp(size_t(Kp * W), 0.0f), arow(size_t(Kp), 0.0f);
+    std::vector<float> pa(static_cast<size_t>(F)), pb(static_cast<size_t>(F * W));
+    const float* Bb = B + b * sB;
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t l = 0; l < nl; ++l) bp[size_t(k * W + l)] = Bb[k * N + j0 + l];
+    alignas(64) double d[W];
+    const int64_t i1 = (rg + 1) * ROWS_PER_TASK < M ? (rg + 1) * ROWS_PER_TASK : M;
+    for (int64_t i = rg * ROWS_PER_TASK; i < i1; ++i) {
+      const float* Ai = A + b * sA + i * K;
+      for (int64_t k = 0; k < K; ++k) arow[size_t(k)] = Ai[k];
+      const double* Ci = C ? C + b * sC + i * N + j0 : nullptr;
+      for (int l = 0; l < W; ++l) d[l] = (Ci && l < nl) ? Ci[l] : 0.0;
+      for (int64_t k0 = 0; k0 < Kp; k0 += F)
+        kt->bfma(arow.data() + k0, bp.data() + k0 * W, d, d, p, mode, pa.data(), pb.data());
+      double* oi = out + (b * M + i) * N + j0;
+      for (int64_t l = 0; l < nl; ++l) oi[l] = d[l];
+    }
+  });
+  return 0;
+}
+
+int accum_matmul_f32(const float* A, const float* B, const float* C, float* out, int64_t batch, int64_t M, int64_t N,
+                     int64_t K, int64_t sA, int64_t sB, int64_t sC, const AccumParams& p, uint64_t steps,
+                     int n_threads) {
+  return accum_matmul_impl<float>(A, B, C, out, batch, M, N, K, sA, sB, sC, p, steps, n_threads);
+}
+int accum_matmul_f64(const double* A, const double* B, const double* C, double* out, int64_t batch, int64_t M,
+                     int64_t N, int64_t K, int64_t sA, int64_t sB, int64_t sC, const AccumParams& p, uint64_t steps,
+                     int n_threads) {
+  return accum_matmul_impl<double>(A, B, C, out, batch, M, N, K, sA, sB, sC, p, steps, n_threads);
+}
+int accum_rows_f32(const float* X, const float* Y, const float* C, float* out, int64_t R, int64_t K,
+                   const AccumSteps& st, const AccumParams& p, int n_threads) {
+  return accum_rows_impl<float>(X, Y, C, out, R, K, st, p, n_threads);
+}
+int accum_rows_f64(const double* X, const double* Y, const double* C, double* out, int64_t R, int64_t K,
+                   const AccumSteps& st, const AccumParams& p, int n_threads) {
+  return accum_rows_impl<double>(X, Y, C, out, R, K, st, p, n_threads);
+}
+
+}  // namespace lowprec

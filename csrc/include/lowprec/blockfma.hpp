@@ -1,0 +1,108 @@
+// Block-FMA tensor-core model (specs/accelerator-models.md section 2): d = c + sum of F exact
+// products, aligned to the largest exponent, each term truncated to 23 + neab fraction bits below
+// it, summed exactly, normalised and rounded once.
+//
+// With e(x) = max(floor(log2|x|), emin_in), the product a*b equals sig(a) sig(b) 2^(e(a) + e(b)),
+// so the truncated term is floor(|a*b| * 2^(23 + neab - E)): only the alignment exponent E needs
+// the unnormalised exponents. Inputs are float32 values of formats with at most 11 significant
+// bits (exact products in double), terms are below 2^(27 + 1) and a block of up to 64 terms sums
+// exactly in double. Lanes are W independent output elements, as in accumulate.hpp.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "lowprec/accumulate.hpp"
+#include "lowprec/params.hpp"
+#include "lowprec/quantize.hpp"
+
+namespace lowprec {
+
+// floor(log2|x|) of a nonzero finite float, clamped below at emin (exact for subnormals too,
+// which all fall under every emin used here).
+inline int32_t exp_floor(float x, int32_t emin) {
+  const int32_t e = int32_t((bit_cast<uint32_t>(x) >> 23) & 0xFF) - 127;
+  return e > emin ? e : emin;
+}
+
+inline double pow2(int32_t e) { return bit_cast<double>(uint64_t(int64_t(e) + 1023) << 52); }
+
+// One block-FMA on W lanes: d[l] = BFMA(products k = 0..n-1 of lane l, c[l]); a(k) is broadcast
+// (a[k]) and b[k * W + l] per lane. c_in may equal d.
+template <int MODE>
+inline void bfma_block(const float* __restrict a, const float* __restrict b, int n, const double* c_in, double* d,
+                       const BfmaParams& p, const Lowered<double>& LO) {
+  constexpr int W = ACC_LANES;
+  const double c_floor = pow2(p.out_emin);
+  for (int l = 0; l < W; ++l) {
+    double c = c_in[l];
+    if (!p.out_subnormals && std::fabs(c) < c_floor) c = 0.0 * c;
+    // specials of the whole block
+    bool nan = c != c, pinf = c == INFINITY, ninf = c == -INFINITY;
+    int32_t E = c != 0.0 && !(nan | pinf | ninf) ? exp_floor(float(c), p.c_emin) : INT32_MIN;
+    bool any = c != 0.0;
+    for (int k = 0; k < n; ++k) {
+      const float x = a[k], y = b[k * W + l];
+      const double t = double(x) * double(y);
+      nan |= t != t;
+      pinf |= t == INFINITY;
+      ninf |= t == -INFINITY;
+      if (t != 0.0 && t - t == 0.0) {
+        const int32_t e = exp_floor(x, p.emin_a) + exp_floor(y, p.emin_b);
+        E = e > E ? e : E;
+        any = true;
+      }
+    }
+    if (nan || (pinf && ninf)) {
+      d[l] = NAN;
+      continue;
+    }
+    if (pinf || ninf) {
+      d[l] = pinf ? INFINITY : -INFINITY;
+      continue;
+    }
+    if (!any) {
+      d[l] = 0.0;
+      continue;
+    }
+    E = E > p.min_exp_limit ? E : p.min_exp_limit;
+    const int32_t sh = 23 + p.neab - E;
+    const double up = pow2(sh);
+    double S = std::copysign(std::trunc(std::fabs(c) * up), c);
+    for (int k = 0; k < n; ++k) {
+      const double t = double(a[k]) * double(b[k * W + l]);
+      S += std::copysign(std::trunc(std::fabs(t) * up), t);
+    }
+    const double v = S * pow2(-sh);  // exact: S is an integer below 2^40
+    double r = round_to<MODE>(v, 0, LO);
+    if (std::fabs(r) >= pow2(p.out_emax + 1)) r = std::copysign(INFINITY, r);
+    d[l] = r;
+  }
+}
+
+// One instruction: `block` products (in p.perm order) on top of c. Sub-blocks of p.sub_block
+// products are chained; with late_c they start from zero and c is added at the end with one
+// rounding to p.late.
+template <int MODE>
+inline void bfma_instruction(const float* __restrict a, const float* __restrict b, const double* c, double* d,
+                             const BfmaParams& p, const Lowered<double>& LO, const Lowered<double>& LL,
+                             float* __restrict pa, float* __restrict pb) {
+  constexpr int W = ACC_LANES;
+  for (int k = 0; k < p.block; ++k) {
+    const int src = p.perm[k];
+    pa[k] = a[src];
+    for (int l = 0; l < W; ++l) pb[k * W + l] = b[src * W + l];
+  }
+  alignas(64) double acc[W];
+  for (int l = 0; l < W; ++l) acc[l] = p.late_c ? 0.0 : c[l];
+  for (int k0 = 0; k0 < p.block; k0 += p.sub_block) {
+    const int n = p.block - k0 < p.sub_block ? p.block - k0 : p.sub_block;
+    bfma_block<MODE>(pa + k0, pb + int64_t(k0) * W, n, acc, acc, p, LO);
+  }
+  if (p.late_c) {
+    for (int l = 0; l < W; ++l) d[l] = add_round<MODE_NEAREST>(acc[l], c[l], 0, LL);
+  } else {
+    for (int l = 0; l < W; ++l) d[l] = acc[l];
+  }
+}
+
+}  // namespace lowprec

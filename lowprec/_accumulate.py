@@ -1,0 +1,437 @@
+"""Emulated reductions: ``sum``, ``dot`` and ``matmul`` under an accumulation model or profile."""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+import numpy as np
+
+from . import _reference as ref
+from ._native import core
+from ._quantize import _check_fits, _check_seed, _check_threads, _params
+from .accum import AccumModel, BlockFMA, Order
+from .formats import FloatFormat, format
+from .rounding import Rounding
+
+__all__ = ["sum", "dot", "matmul", "resolve_model"]
+
+_ORDER_CODES = {Order.SEQUENTIAL: 0, Order.CHUNKED: 1, Order.PAIRWISE: 2}
+_STORAGE_BITS = {np.dtype(np.float32): 24, np.dtype(np.float64): 53}
+_MODEL_KEYS = ("acc", "rounding", "chunk", "order", "a_format", "b_format", "product_format", "out_format")
+# random streams of one seed: accumulator, products, output, operand a, operand b
+_S_ACC, _S_PROD, _S_OUT, _S_A, _S_B = range(5)
+
+
+# --- model resolution ------------------------------------------------------------------------------
+def resolve_model(model: Any = None, profile: Any = None, **kw: Any) -> AccumModel | BlockFMA:
+    """The model a call uses: ``profile`` (name, path or Profile), ``model``, or keyword fields.
+
+    With a profile, ``out_format``, ``a_format`` and ``b_format`` pick among the profile's modes
+    and operand choices; other model keywords are rejected. With ``model``, keywords that are not
+    None override its fields.
+    """
+    given = {k: v for k, v in kw.items() if v is not None}
+    if profile is not None:
+        if model is not None:
+            raise ValueError("give either model= or profile=, not both")
+        from .profiles import load_profile
+
+        prof = load_profile(profile)
+        extra = sorted(set(given) - {"out_format", "a_format", "b_format"})
+        if extra:
+            raise ValueError(f"profile {prof.name!r} fixes {', '.join(extra)}; edit a copy of the profile instead")
+        return prof.model(**given)
+    if model is not None:
+        if not isinstance(model, (AccumModel, BlockFMA)):
+            raise TypeError(f"model must be an AccumModel or BlockFMA, got {type(model).__name__}")
+        return model.replace(**given) if given else model
+    return AccumModel(**given)
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+def _as_array(x: Any, name: str) -> np.ndarray:
+    if x is None:
+        raise TypeError(f"{name} must be a float32 or float64 array, got None")
+    arr = np.asarray(x)
+    if arr.dtype not in _STORAGE_BITS:
+        raise TypeError(f"{name} must be a float32 or float64 array, got dtype {arr.dtype}")
+    return arr
+
+
+def _key(seed: int, stream: int) -> int:
+    return ref.stream_key(seed, stream)
+
+
+def _round_operand(x: np.ndarray, fmt: Any, mode: Rounding, seed: int, stream: int, axis: int) -> np.ndarray:
+    """Operand x rounded to fmt (float or MX along axis); x itself when fmt is None."""
+    if fmt is None:
+        return x
+    from .mx import MXFormat, mx_quantize
+
+    if isinstance(fmt, MXFormat):
+        return mx_quantize(x, fmt, axis=axis, rounding=mode.value, seed=seed + stream)
+    _check_fits(fmt, x.dtype)
+    key = _key(seed, stream) if mode.is_stochastic else 0
+    src = np.ascontiguousarray(x).reshape(-1)
+    dst = np.empty_like(src)
+    core.quantize(src, dst, _params(fmt, mode, False, None, key, False), 1)
+    return dst.reshape(x.shape)
+
+
+def _precision(fmt: Any, dtype: np.dtype) -> int:
+    if fmt is None:
+        return _STORAGE_BITS[dtype]
+    if isinstance(fmt, FloatFormat):
+        return fmt.precision
+    elem = fmt.element  # MX: element bits + exact power-of-two scale
+    return elem.precision if isinstance(elem, FloatFormat) else elem.bits
+
+
+def _check_model_dtype(m: AccumModel, dtype: np.dtype, has_b: bool) -> None:
+    res = m.out_format or m.acc
+    _check_fits(res, dtype)
+    if has_b and _precision(m.a_format, dtype) + _precision(m.b_format, dtype) > 53:
+        raise ValueError(
+            f"products of {dtype} operands are not exact in float64; give a_format/b_format with at most "
+            "53 significant bits together (for example a_format='fp32', b_format='fp16')"
+        )
+
+
+def _acc_tuple(m: AccumModel, key: int) -> tuple:
+    return _params(m.acc, m.rounding, m.saturate, m.sr_bits, key, False)
+
+
+def _prod_tuple(m: AccumModel, key: int) -> tuple:
+    if m.product_format is None:
+        return _acc_tuple(m, key)
+    return _params(m.product_format, m.rounding, m.saturate, m.sr_bits, key, False)
+
+
+def _finish(res: np.ndarray, m: AccumModel, seed: int) -> np.ndarray:
+    if m.out_format is None:
+        return res
+    mode = m.out_rounding
+    key = _key(seed, _S_OUT) if mode.is_stochastic else 0
+    flat = np.ascontiguousarray(res).reshape(-1)
+    core.quantize(flat, flat, _params(m.out_format, mode, False, None, key, False), 1)
+    return flat.reshape(res.shape)
+
+
+def _rows(X: np.ndarray, Y: np.ndarray | None, C: np.ndarray | None, m: AccumModel, seed: int, nt: int) -> np.ndarray:
+    """out[r] = C[r] (+) sum_k X[r, k] (* Y[r, k]) under m (operands already rounded)."""
+    R, K = X.shape
+    S = m.steps(K)
+    key_a = _key(seed, _S_ACC) if m.rounding.is_stochastic else 0
+    key_p = _key(seed, _S_PROD) if m.rounding.is_stochastic else 0
+    acc, prod = _acc_tuple(m, key_a), _prod_tuple(m, key_p)
+    has_prod = int(m.product_format is not None)
+    out = np.empty(R, X.dtype)
+    X = np.ascontiguousarray(X)
+    Y = None if Y is None else np.ascontiguousarray(Y)
+    C = None if C is None else np.ascontiguousarray(C)
+    CL = m.chunk
+    if m.order is Order.CHUNKED and CL is not None and K >= 4 * CL and R < 16 * builtins.max(nt, 1):
+        # Long chunked reductions: the chunks of every row in parallel lanes, then the merges.
+        nfull, rem = divmod(K, CL)
+        nch = nfull + (rem > 0)
+        P = np.empty((R, nch), X.dtype)
+        seq = (acc, prod, has_prod, 0, 1)
+        for r in range(R):
+            base = r * S + 1
+            xs = X[r, : nfull * CL]
+            ys = None if Y is None else Y[r, : nfull * CL]
+            core.accum_rows(xs, ys, None, P[r, :nfull], nfull, CL, (0, 0, base, CL, r * K, CL), *seq, nt)
+            if rem:
+                xr = np.ascontiguousarray(X[r, nfull * CL :])
+                yr = None if Y is None else np.ascontiguousarray(Y[r, nfull * CL :])
+                st = (0, 0, base + nfull * CL, 0, r * K + nfull * CL, 0)
+                core.accum_rows(xr, yr, None, P[r, nfull:], 1, rem, st, *seq, 1)
+        P = P.reshape(-1)
+        core.accum_rows(P, None, C, out, R, nch, (0, S, 1 + K, S, 0, 0), acc, prod, 0, 0, 1, nt)
+        return out
+    st = (0, S, 1, S, 0, K)
+    core.accum_rows(
+        X.reshape(-1),
+        None if Y is None else Y.reshape(-1),
+        C,
+        out,
+        R,
+        K,
+        st,
+        acc,
+        prod,
+        has_prod,
+        _ORDER_CODES[m.order],
+        CL or 0,
+        nt,
+    )
+    return out
+
+
+def _c_array(c: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
+    if c is None:
+        return None
+    carr = _as_array(c, "c")
+    try:
+        return np.ascontiguousarray(np.broadcast_to(carr, shape), dtype=dtype)
+    except ValueError:
+        raise ValueError(f"c with shape {carr.shape} does not broadcast to the result shape {shape}") from None
+
+
+def _axis(axis: Any, ndim: int) -> int:
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"axis must be an int, got {type(axis).__name__}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis} is out of range for an array with {ndim} dimensions")
+    return int(axis) % ndim
+
+
+def _scalar(res: np.ndarray) -> Any:
+    return res[()] if res.ndim == 0 else res
+
+
+# --- public API ------------------------------------------------------------------------------------
+def sum(  # noqa: A001 - the reduction of this module, as numpy.sum
+    x: Any,
+    axis: int = -1,
+    *,
+    c: Any = None,
+    acc: Any = None,
+    rounding: Any = None,
+    chunk: int | None = None,
+    order: Any = None,
+    out_format: Any = None,
+    model: Any = None,
+    profile: Any = None,
+    seed: int | None = None,
+    n_threads: int | None = None,
+) -> Any:
+    """Sum ``x`` along ``axis`` with every addition rounded as an accumulation model says.
+
+    Parameters
+    ----------
+    x : array_like of float32 or float64
+        Terms (never modified). The result has x's dtype; its values are values of the
+        accumulator (or ``out_format``), which must fit that dtype.
+    axis : int
+        Reduction axis (one axis).
+    c : array_like, optional
+        Addend broadcast to the result shape: the sum starts from ``c`` rounded to the accumulator.
+    acc, rounding, chunk, order, out_format
+        Fields of an :class:`~lowprec.AccumModel` (default: fp32, nearest, sequential).
+    model : AccumModel or BlockFMA, optional
+        A model object; keyword fields given alongside override its fields.
+    profile : str, path or Profile, optional
+        An accelerator profile (see :func:`lowprec.load_profile`); tensor-core profiles sum the
+        terms as products ``x * 1``.
+    seed : int, optional
+        Seed of the stochastic modes (result element o, rounding step q draws the random word of
+        index ``o * steps + q``; see docs). None: a fresh seed.
+    n_threads : int, optional
+
+    Returns
+    -------
+    ndarray or scalar
+    """
+    arr = _as_array(x, "x")
+    if arr.ndim == 0:
+        raise ValueError("x must have at least one dimension")
+    ax = _axis(axis, arr.ndim)
+    m = resolve_model(model, profile, acc=acc, rounding=rounding, chunk=chunk, order=order, out_format=out_format)
+    if isinstance(m, BlockFMA):
+        return dot(arr, np.ones_like(arr), axis=ax, c=c, model=m, n_threads=n_threads)
+    nt = _check_threads(n_threads)
+    sd = _check_seed(seed)
+    _check_model_dtype(m, arr.dtype, False)
+    moved = np.moveaxis(arr, ax, -1)
+    shape = moved.shape[:-1]
+    X = _round_operand(moved, m.a_format, m.operand_rounding, sd, _S_A, -1).reshape(-1, moved.shape[-1])
+    C = _c_array(c, shape, arr.dtype)
+    res = _rows(X, None, None if C is None else C.reshape(-1), m, sd, nt).reshape(shape)
+    return _scalar(_finish(res, m, sd))
+
+
+def dot(
+    a: Any,
+    b: Any,
+    *,
+    axis: int = -1,
+    c: Any = None,
+    acc: Any = None,
+    rounding: Any = None,
+    chunk: int | None = None,
+    order: Any = None,
+    a_format: Any = None,
+    b_format: Any = None,
+    product_format: Any = None,
+    out_format: Any = None,
+    model: Any = None,
+    profile: Any = None,
+    seed: int | None = None,
+    n_threads: int | None = None,
+) -> Any:
+    """Dot products ``c + sum_k a[..., k] * b[..., k]`` (a and b broadcast together).
+
+    Parameters are those of :func:`sum`, plus the operand formats ``a_format``/``b_format`` and
+    ``product_format`` (None: exact products). With a tensor-core profile, ``out_format="fp16"``
+    selects the fp16-output mode and FP8 profiles take ``a_format``/``b_format`` (e4m3fn or e5m2).
+    """
+    A = _as_array(a, "a")
+    B = _as_array(b, "b")
+    if A.dtype != B.dtype:
+        raise TypeError(f"a and b must have the same dtype, got {A.dtype} and {B.dtype}")
+    if A.ndim == 0 or B.ndim == 0:
+        raise ValueError("a and b must have at least one dimension")
+    ax_a, ax_b = _axis(axis, A.ndim), _axis(axis, B.ndim)
+    A, B = np.moveaxis(A, ax_a, -1), np.moveaxis(B, ax_b, -1)
+    if A.shape[-1] != B.shape[-1]:
+        raise ValueError(f"a and b have different lengths along the reduction axis: {A.shape[-1]} and {B.shape[-1]}")
+    try:
+        lead = np.broadcast_shapes(A.shape[:-1], B.shape[:-1])
+    except ValueError:
+        raise ValueError(f"a and b shapes {A.shape} and {B.shape} do not broadcast") from None
+    K = A.shape[-1]
+    A = np.broadcast_to(A, lead + (K,))
+    B = np.broadcast_to(B, lead + (K,))
+    m = resolve_model(
+        model,
+        profile,
+        acc=acc,
+        rounding=rounding,
+        chunk=chunk,
+        order=order,
+        a_format=a_format,
+        b_format=b_format,
+        product_format=product_format,
+        out_format=out_format,
+    )
+    if isinstance(m, BlockFMA):
+        from ._blockfma import blockfma_matmul
+
+        res = blockfma_matmul(
+            A.reshape(lead + (1, K)),
+            B.reshape(lead + (K, 1)),
+            None if c is None else _c_array(c, lead, A.dtype).reshape(lead + (1, 1)),
+            m,
+            _check_threads(n_threads),
+        )
+        return _scalar(res.reshape(lead))
+    nt = _check_threads(n_threads)
+    sd = _check_seed(seed)
+    _check_model_dtype(m, A.dtype, True)
+    Aq = _round_operand(A, m.a_format, m.operand_rounding, sd, _S_A, -1).reshape(-1, K)
+    Bq = _round_operand(B, m.b_format, m.operand_rounding, sd, _S_B, -1).reshape(-1, K)
+    C = _c_array(c, lead, A.dtype)
+    res = _rows(Aq, Bq, None if C is None else C.reshape(-1), m, sd, nt).reshape(lead)
+    return _scalar(_finish(res, m, sd))
+
+
+def matmul(
+    a: Any,
+    b: Any,
+    *,
+    c: Any = None,
+    acc: Any = None,
+    rounding: Any = None,
+    chunk: int | None = None,
+    order: Any = None,
+    a_format: Any = None,
+    b_format: Any = None,
+    product_format: Any = None,
+    out_format: Any = None,
+    model: Any = None,
+    profile: Any = None,
+    seed: int | None = None,
+    n_threads: int | None = None,
+) -> np.ndarray:
+    """Matrix product ``D = C + A @ B`` with emulated accumulation (``numpy.matmul`` shapes).
+
+    ``a`` is (..., M, K) and ``b`` (..., K, N), leading dimensions broadcast (1-D operands are
+    promoted as in NumPy); ``c`` broadcasts to the result. Every output element is one reduction
+    over K under the model (see :func:`dot` for the parameters). Operands are rounded to
+    ``a_format``/``b_format`` first (MX formats along K).
+    """
+    A = _as_array(a, "a")
+    B = _as_array(b, "b")
+    if A.dtype != B.dtype:
+        raise TypeError(f"a and b must have the same dtype, got {A.dtype} and {B.dtype}")
+    if A.ndim == 0 or B.ndim == 0:
+        raise ValueError("matmul operands must have at least one dimension")
+    squeeze_m, squeeze_n = A.ndim == 1, B.ndim == 1
+    A2 = A[None, :] if squeeze_m else A
+    B2 = B[:, None] if squeeze_n else B
+    M, K = A2.shape[-2:]
+    K2, N = B2.shape[-2:]
+    if K != K2:
+        raise ValueError(f"matmul shapes {A.shape} and {B.shape} do not match: K = {K} vs {K2}")
+    try:
+        batch = np.broadcast_shapes(A2.shape[:-2], B2.shape[:-2])
+    except ValueError:
+        raise ValueError(f"matmul batch shapes {A.shape[:-2]} and {B.shape[:-2]} do not broadcast") from None
+    out_shape = batch + (M, N)
+    m = resolve_model(
+        model,
+        profile,
+        acc=acc,
+        rounding=rounding,
+        chunk=chunk,
+        order=order,
+        a_format=a_format,
+        b_format=b_format,
+        product_format=product_format,
+        out_format=out_format,
+    )
+    nt = _check_threads(n_threads)
+    C = _c_array(c, out_shape, A.dtype)
+    if isinstance(m, BlockFMA):
+        from ._blockfma import blockfma_matmul
+
+        res = blockfma_matmul(A2, B2, C, m, nt)
+    else:
+        sd = _check_seed(seed)
+        _check_model_dtype(m, A.dtype, True)
+        Aq = np.ascontiguousarray(_round_operand(A2, m.a_format, m.operand_rounding, sd, _S_A, -1))
+        Bq = np.ascontiguousarray(_round_operand(B2, m.b_format, m.operand_rounding, sd, _S_B, -2))
+        nb = int(np.prod(batch)) if batch else 1
+        sA = 0 if Aq.ndim == 2 else M * K
+        sB = 0 if Bq.ndim == 2 else K * N
+        if sA and Aq.shape[:-2] != batch:
+            Aq = np.ascontiguousarray(np.broadcast_to(Aq, batch + (M, K)))
+        if sB and Bq.shape[:-2] != batch:
+            Bq = np.ascontiguousarray(np.broadcast_to(Bq, batch + (K, N)))
+        res = np.empty(out_shape, A.dtype)
+        key_a = _key(sd, _S_ACC) if m.rounding.is_stochastic else 0
+        key_p = _key(sd, _S_PROD) if m.rounding.is_stochastic else 0
+        core.accum_matmul(
+            Aq.reshape(-1),
+            Bq.reshape(-1),
+            None if C is None else C.reshape(-1),
+            res.reshape(-1),
+            nb,
+            M,
+            N,
+            K,
+            sA,
+            sB,
+            M * N,
+            _acc_tuple(m, key_a),
+            _prod_tuple(m, key_p),
+            int(m.product_format is not None),
+            _ORDER_CODES[m.order],
+            m.chunk or 0,
+            m.steps(K),
+            nt,
+        )
+        res = _finish(res, m, sd)
+    if squeeze_m and squeeze_n:
+        return _scalar(res[..., 0, 0])
+    if squeeze_m:
+        return res[..., 0, :]
+    if squeeze_n:
+        return res[..., :, 0]
+    return res
+
+
+def _fmt_name(f: Any) -> str:
+    return str(format(f)) if f is not None else "None"

@@ -1,0 +1,154 @@
+"""Driver of the block-FMA tensor-core model (``lowprec.accum.BlockFMA``) over the compiled kernel."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._native import core
+from ._quantize import _params
+from .accum import AccumModel, BlockFMA
+from .formats import FloatFormat
+from .rounding import Rounding
+
+__all__ = ["blockfma_matmul", "prepare_operand"]
+
+_NO_LIMIT = -(2**30)
+_MODE = {Rounding.TOWARD_ZERO: 2, Rounding.NEAREST: 0}
+
+
+def prepare_operand(x: np.ndarray, fmt: FloatFormat, m: BlockFMA) -> np.ndarray:
+    """x rounded to the input format with the model's operand rounding, as float32 (subnormals
+    flushed when the model has none)."""
+    from ._quantize import quantize
+
+    q = quantize(np.asarray(x, dtype=np.float64), fmt, m.operand_rounding)
+    if not m.in_subnormals:
+        q = np.where(np.abs(q) < fmt.min_normal, 0.0 * q, q)
+    return q.astype(np.float32)
+
+
+def _ints(m: BlockFMA) -> tuple:
+    out = m.out_format
+    return (
+        m.block,
+        m.sub_block or m.block,
+        int(m.late_c),
+        m.extra_align_bits,
+        m.a_format.emin,
+        m.b_format.emin,
+        -126,
+        _NO_LIMIT if m.min_exp_limit is None else m.min_exp_limit,
+        int(m.out_subnormals),
+        out.emin,
+        out.emax,
+    )
+
+
+def _kernel(A: np.ndarray, B: np.ndarray, C: np.ndarray, m: BlockFMA, nt: int) -> np.ndarray:
+    """C + A B for float32 operands of the input formats, C float64 values of the output format;
+    A (nb|1, M, K), B (nb|1, K, N), C (nb, M, N) -> float64 (nb, M, N)."""
+    nb, M, N = C.shape
+    K = A.shape[-1]
+    out = np.empty((nb, M, N), np.float64)
+    sA = 0 if A.shape[0] == 1 else M * K
+    sB = 0 if B.shape[0] == 1 else K * N
+    out_p = _params(m.block_out_format, m.rounding, False, None, 0, False)
+    late_p = _params(m.out_format, Rounding.NEAREST, False, None, 0, False)
+    perm = np.asarray(m.perm, dtype=np.int32)
+    core.bfma_matmul(
+        np.ascontiguousarray(A, np.float32).reshape(-1),
+        np.ascontiguousarray(B, np.float32).reshape(-1),
+        np.ascontiguousarray(C, np.float64).reshape(-1),
+        out.reshape(-1),
+        nb,
+        M,
+        N,
+        K,
+        sA,
+        sB,
+        M * N,
+        out_p,
+        late_p,
+        _ints(m),
+        perm,
+        _MODE[m.rounding],
+        nt,
+    )
+    return out
+
+
+def _promoted(A: np.ndarray, B: np.ndarray, C: np.ndarray, m: BlockFMA, nt: int) -> np.ndarray:
+    """Promotion to fp32 every m.promotion.every elements of K (DeepSeek-V3 scheme)."""
+    from ._accumulate import _rows
+    from ._quantize import quantize
+
+    pr = m.promotion
+    P = pr.every
+    nb, M, N = C.shape
+    K = A.shape[-1]
+    acc = C.astype(np.float32)
+    fp32_acc = AccumModel(acc="fp32", rounding="nearest")
+    Ab = np.broadcast_to(A, (nb, M, K)).astype(np.float32)
+    Bb = np.broadcast_to(B, (nb, K, N)).astype(np.float32)
+    for k0 in range(0, K, P):
+        k1 = min(K, k0 + P)
+        As, Bs = Ab[:, :, k0:k1], Bb[:, k0:k1, :]
+        if pr.scale_block is not None:
+            g = pr.scale_block
+            sa = np.max(np.abs(As), axis=-1).astype(np.float32) / np.float32(m.a_format.max)
+            sa = np.where(sa > 0, sa, np.float32(1.0)).astype(np.float32)
+            ncb = -(-N // g)
+            Bp = np.zeros((nb, k1 - k0, ncb * g), np.float32)
+            Bp[:, :, :N] = Bs
+            sb = np.max(np.abs(Bp.reshape(nb, k1 - k0, ncb, g)), axis=(1, 3)).astype(np.float32)
+            sb = sb / np.float32(m.b_format.max)
+            sb = np.where(sb > 0, sb, np.float32(1.0)).astype(np.float32)
+            if pr.power_of_two_scales:
+                sa = np.exp2(np.ceil(np.log2(sa))).astype(np.float32)
+                sb = np.exp2(np.ceil(np.log2(sb))).astype(np.float32)
+            sbj = np.repeat(sb, g, axis=-1)[:, :N]  # (nb, N)
+            Aq = quantize(As / sa[..., None], m.a_format, m.operand_rounding, saturate=True)
+            Bq = quantize(Bs / sbj[:, None, :], m.b_format, m.operand_rounding, saturate=True)
+            scale = (sa[:, :, None] * sbj[:, None, :]).astype(np.float32)  # fp32 product, RNE
+        else:
+            Aq = prepare_operand(As, m.a_format, m)
+            Bq = prepare_operand(Bs, m.b_format, m)
+            scale = np.ones((nb, M, N), np.float32)
+        partial = _kernel(Aq, Bq, np.zeros((nb, M, N)), m, nt)
+        if pr.fma:
+            term = scale.astype(np.float64) * partial  # exact: 24 x 14 bits
+            acc = _rows(term.reshape(-1, 1), None, acc.reshape(-1), fp32_acc, 0, nt).reshape(nb, M, N)
+        else:
+            acc = (acc + (scale.astype(np.float64) * partial).astype(np.float32)).astype(np.float32)
+    return acc.astype(np.float64)
+
+
+def _batched(x: np.ndarray, batch: tuple[int, ...], tail: tuple[int, int]) -> np.ndarray:
+    """x as (1 | prod(batch), *tail): shared when it has no batch dimensions."""
+    if x.ndim == 2:
+        return x.reshape((1,) + tail)
+    if x.shape[:-2] != batch:
+        x = np.broadcast_to(x, batch + tail)
+    return x.reshape((-1,) + tail)
+
+
+def blockfma_matmul(A: np.ndarray, B: np.ndarray, C: np.ndarray | None, m: BlockFMA, nt: int) -> np.ndarray:
+    """D = C + A @ B under the block-FMA model; A (..., M, K), B (..., K, N); result in A's dtype."""
+    dtype = A.dtype
+    M, K = A.shape[-2:]
+    N = B.shape[-1]
+    batch = np.broadcast_shapes(A.shape[:-2], B.shape[:-2])
+    nb = int(np.prod(batch)) if batch else 1
+    out_fmt = m.out_format
+    if C is None:
+        Cv = np.zeros((nb, M, N), np.float64)
+    else:
+        from ._quantize import quantize
+
+        Cv = quantize(np.asarray(C, np.float64), out_fmt, "nearest").reshape(nb, M, N)
+    A3, B3 = _batched(A, batch, (M, K)), _batched(B, batch, (K, N))
+    if m.promotion is not None:
+        res = _promoted(A3, B3, Cv, m, nt)
+    else:
+        res = _kernel(prepare_operand(A3, m.a_format, m), prepare_operand(B3, m.b_format, m), Cv, m, nt)
+    return res.astype(dtype).reshape(batch + (M, N))
