@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import math
 from typing import Any
 
 import numpy as np
@@ -88,13 +89,32 @@ def _precision(fmt: Any, dtype: np.dtype) -> int:
     return elem.precision if isinstance(elem, FloatFormat) else elem.bits
 
 
-def _check_model_dtype(m: AccumModel, dtype: np.dtype, has_b: bool) -> None:
+def _data_precision(x: np.ndarray) -> int:
+    """Significant bits the finite values of x actually use (their last set significand bit)."""
+    u = np.ascontiguousarray(x).view(np.uint64 if x.dtype == np.float64 else np.uint32)
+    M = 52 if x.dtype == np.float64 else 23
+    one = u.dtype.type(1)
+    sig = (u & u.dtype.type((1 << M) - 1)) | (one << u.dtype.type(M))
+    low = sig & (~sig + one)  # lowest set bit
+    if low.size == 0:
+        return 1
+    return M + 1 - int(np.log2(low.min().astype(np.float64)))
+
+
+def _check_model_dtype(m: AccumModel, dtype: np.dtype, a: np.ndarray | None = None, b: np.ndarray | None = None):
     res = m.out_format or m.acc
     _check_fits(res, dtype)
-    if has_b and _precision(m.a_format, dtype) + _precision(m.b_format, dtype) > 53:
+    if a is None or b is None:
+        return
+    pa, pb = _precision(m.a_format, dtype), _precision(m.b_format, dtype)
+    if pa + pb > 53:  # the data may still be narrow enough (values of a low-precision format)
+        pa = pa if m.a_format is not None else _data_precision(a)
+        pb = pb if m.b_format is not None else _data_precision(b)
+    if pa + pb > 53:
         raise ValueError(
-            f"products of {dtype} operands are not exact in float64; give a_format/b_format with at most "
-            "53 significant bits together (for example a_format='fp32', b_format='fp16')"
+            f"products of {dtype} operands with {pa} and {pb} significant bits are not exact in float64; give "
+            "a_format/b_format with at most 53 significant bits together (for example a_format='fp32', "
+            "b_format='fp16')"
         )
 
 
@@ -243,10 +263,10 @@ def sum(  # noqa: A001 - the reduction of this module, as numpy.sum
         return dot(arr, np.ones_like(arr), axis=ax, c=c, model=m, n_threads=n_threads)
     nt = _check_threads(n_threads)
     sd = _check_seed(seed)
-    _check_model_dtype(m, arr.dtype, False)
+    _check_model_dtype(m, arr.dtype)
     moved = np.moveaxis(arr, ax, -1)
     shape = moved.shape[:-1]
-    X = _round_operand(moved, m.a_format, m.operand_rounding, sd, _S_A, -1).reshape(-1, moved.shape[-1])
+    X = _round_operand(moved, m.a_format, m.operand_rounding, sd, _S_A, -1).reshape(math.prod(shape), moved.shape[-1])
     C = _c_array(c, shape, arr.dtype)
     res = _rows(X, None, None if C is None else C.reshape(-1), m, sd, nt).reshape(shape)
     return _scalar(_finish(res, m, sd))
@@ -319,9 +339,10 @@ def dot(
         return _scalar(res.reshape(lead))
     nt = _check_threads(n_threads)
     sd = _check_seed(seed)
-    _check_model_dtype(m, A.dtype, True)
-    Aq = _round_operand(A, m.a_format, m.operand_rounding, sd, _S_A, -1).reshape(-1, K)
-    Bq = _round_operand(B, m.b_format, m.operand_rounding, sd, _S_B, -1).reshape(-1, K)
+    _check_model_dtype(m, A.dtype, A, B)
+    R = math.prod(lead)
+    Aq = _round_operand(A, m.a_format, m.operand_rounding, sd, _S_A, -1).reshape(R, K)
+    Bq = _round_operand(B, m.b_format, m.operand_rounding, sd, _S_B, -1).reshape(R, K)
     C = _c_array(c, lead, A.dtype)
     res = _rows(Aq, Bq, None if C is None else C.reshape(-1), m, sd, nt).reshape(lead)
     return _scalar(_finish(res, m, sd))
@@ -390,7 +411,7 @@ def matmul(
         res = blockfma_matmul(A2, B2, C, m, nt)
     else:
         sd = _check_seed(seed)
-        _check_model_dtype(m, A.dtype, True)
+        _check_model_dtype(m, A.dtype, A2, B2)
         Aq = np.ascontiguousarray(_round_operand(A2, m.a_format, m.operand_rounding, sd, _S_A, -1))
         Bq = np.ascontiguousarray(_round_operand(B2, m.b_format, m.operand_rounding, sd, _S_B, -2))
         nb = int(np.prod(batch)) if batch else 1

@@ -73,9 +73,8 @@ inline void bfma_block(const float* __restrict a, const float* __restrict b, int
       S += std::copysign(std::trunc(std::fabs(t) * up), t);
     }
     const double v = S * pow2(-sh);  // exact: S is an integer below 2^40
-    double r = round_to<MODE>(v, 0, LO);
-    if (std::fabs(r) >= pow2(p.out_emax + 1)) r = std::copysign(INFINITY, r);
-    d[l] = r;
+    // exponent overflow of the normalised sum gives inf (the model does not saturate, even toward zero)
+    d[l] = std::fabs(v) >= pow2(p.out_emax + 1) ? std::copysign(INFINITY, v) : round_to<MODE>(v, 0, LO);
   }
 }
 
