@@ -21,8 +21,11 @@ FP8 = {"e4m3": "e4m3fn", "e5m2": "e5m2"}
 def data_dir() -> Path:
     """The real-GPU validation vectors (shared/data/tensor-cores next to the checkout)."""
     here = Path(__file__).resolve().parents[1]
-    cands = [os.environ.get("LOWPREC_TENSOR_CORE_DATA"), here.parent / "shared" / "data" / "tensor-cores",
-             Path("/work/shared/data/tensor-cores")]
+    cands = [
+        os.environ.get("LOWPREC_TENSOR_CORE_DATA"),
+        here.parent / "shared" / "data" / "tensor-cores",
+        Path("/work/shared/data/tensor-cores"),
+    ]
     for c in cands:
         if c and (Path(c) / "README.md").is_file():
             return Path(c)
@@ -115,7 +118,7 @@ PROBES = [
 
 @pytest.mark.parametrize("a,b,c,expected", PROBES)
 def test_directed_probes(a, b, c, expected):
-    for prof, exp in zip(("nvidia-v100-fp16", "nvidia-a100-fp16", "nvidia-h100-fp16"), expected):
+    for prof, exp in zip(("nvidia-v100-fp16", "nvidia-a100-fp16", "nvidia-h100-fp16"), expected, strict=True):
         got = lp.dot(np.array(a), np.array(b), c=c, profile=prof)
         assert got == exp, f"{prof}: {got!r} != {exp!r}"
         m = lp.load_profile(prof).model()
@@ -171,8 +174,15 @@ def probe_fn(profile, big_half, fmt=None, out=None):
     return fn
 
 
-@pytest.mark.parametrize("profile,F,n", [("nvidia-v100-fp16", 4, 12), ("nvidia-a100-fp16", 8, 20),
-                                         ("nvidia-h100-fp16", 16, 32), ("nvidia-ada-tf32", 4, 10)])
+@pytest.mark.parametrize(
+    "profile,F,n",
+    [
+        ("nvidia-v100-fp16", 4, 12),
+        ("nvidia-a100-fp16", 8, 20),
+        ("nvidia-h100-fp16", 16, 32),
+        ("nvidia-ada-tf32", 4, 10),
+    ],
+)
 def test_reveal_order_block_fma(profile, F, n):
     # n is small enough that every partial sum of ones stays below the alignment window of 2^30
     tree = lp.reveal_order(probe_fn(profile, 2.0**15), n, big=2.0**30)
@@ -194,13 +204,16 @@ def test_reveal_order_fp8_wgmma_and_mma_sync():
     assert t == SumTree.from_nested((instr(0), instr(32)))
 
 
-@pytest.mark.parametrize("kw,expected", [
-    ({"acc": "e6m9"}, SumTree.sequential(20)),
-    ({"acc": "e6m9", "chunk": 4}, SumTree.chunked(20, 4)),
-    ({"acc": "fp32", "chunk": 6}, SumTree.chunked(20, 6)),
-    ({"acc": "bf16", "order": "pairwise"}, SumTree.pairwise(20)),
-    ({"acc": "bf16", "order": "pairwise"}, None),
-])
+@pytest.mark.parametrize(
+    "kw,expected",
+    [
+        ({"acc": "e6m9"}, SumTree.sequential(20)),
+        ({"acc": "e6m9", "chunk": 4}, SumTree.chunked(20, 4)),
+        ({"acc": "fp32", "chunk": 6}, SumTree.chunked(20, 6)),
+        ({"acc": "bf16", "order": "pairwise"}, SumTree.pairwise(20)),
+        ({"acc": "bf16", "order": "pairwise"}, None),
+    ],
+)
 def test_reveal_order_per_add(kw, expected):
     n = 20 if expected is not None else 13
     tree = lp.reveal_order(lambda v: lp.sum(v, **kw), n, dtype=np.float64)
