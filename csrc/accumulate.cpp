@@ -35,7 +35,7 @@ template <class F> void parallel_tasks(int64_t tasks, int nt, const F& f) {
 }  // namespace
 
 // out[b, i, j] = C[b, i, j] (+) sum_k A[b, i, k] * B[b, k, j]; batch strides in elements (0: shared).
-template <class T>
+template <class T, class V>
 static int accum_matmul_impl(const T* A, const T* B, const T* C, T* out, int64_t batch, int64_t M, int64_t N,
                              int64_t K, int64_t sA, int64_t sB, int64_t sC, const AccumParams& p, uint64_t steps,
                              int n_threads) {
@@ -50,28 +50,28 @@ static int accum_matmul_impl(const T* A, const T* B, const T* C, T* out, int64_t
     const int64_t b = task / (row_groups * panels);
     const int64_t j0 = pj * W;
     const int64_t nl = N - j0 < W ? N - j0 : W;
-    std::vector<double> bp(size_t(K * W), 0.0);
-    std::vector<double> arow(static_cast<size_t>(K));
-    auto state = std::make_unique<AccumState>();
+    std::vector<V> bp(size_t(K * W), V(0));
+    std::vector<V> arow(static_cast<size_t>(K));
+    auto state = std::make_unique<AccumStateT<V>>();
     const T* Bb = B + b * sB;
     for (int64_t k = 0; k < K; ++k)
-      for (int64_t l = 0; l < nl; ++l) bp[size_t(k * W + l)] = double(Bb[k * N + j0 + l]);
-    alignas(64) double cbuf[W], obuf[W];
+      for (int64_t l = 0; l < nl; ++l) bp[size_t(k * W + l)] = V(Bb[k * N + j0 + l]);
+    alignas(64) V cbuf[W], obuf[W];
     const int64_t i1 = (rg + 1) * ROWS_PER_TASK < M ? (rg + 1) * ROWS_PER_TASK : M;
     for (int64_t i = rg * ROWS_PER_TASK; i < i1; ++i) {
       const T* Ai = A + b * sA + i * K;
-      for (int64_t k = 0; k < K; ++k) arow[size_t(k)] = double(Ai[k]);
-      const double* cp = nullptr;
+      for (int64_t k = 0; k < K; ++k) arow[size_t(k)] = V(Ai[k]);
+      const V* cp = nullptr;
       if (C) {
         const T* Ci = C + b * sC + i * N + j0;
-        for (int l = 0; l < W; ++l) cbuf[l] = l < nl ? double(Ci[l]) : 0.0;
+        for (int l = 0; l < W; ++l) cbuf[l] = l < nl ? V(Ci[l]) : V(0);
         cp = cbuf;
       }
       const uint64_t o = uint64_t((b * M + i) * N + j0);
       const AccumSteps st{o * steps, steps, o * steps + 1, steps, o * uint64_t(K), uint64_t(K)};
-      kt->acc_init(*state, cp, K, st, p);
-      kt->acc_feed(*state, arow.data(), bp.data(), K, p, true);
-      kt->acc_finish(*state, obuf, p);
+      AccFns<V>::init(kt)(*state, cp, K, st, p);
+      AccFns<V>::feed(kt)(*state, arow.data(), bp.data(), K, p, true);
+      AccFns<V>::finish(kt)(*state, obuf, p);
       T* oi = out + (b * M + i) * N + j0;
       for (int64_t l = 0; l < nl; ++l) oi[l] = T(obuf[l]);
     }
@@ -81,7 +81,7 @@ static int accum_matmul_impl(const T* A, const T* B, const T* C, T* out, int64_t
 
 // out[r] = C[r] (+) sum_k X[r, k] * Y[r, k] (Y, C nullable); row r uses the steps of `st` shifted
 // by r (lane stride = row stride).
-template <class T>
+template <class T, class V>
 static int accum_rows_impl(const T* X, const T* Y, const T* C, T* out, int64_t R, int64_t K, const AccumSteps& st,
                            const AccumParams& p, int n_threads) {
   const KernelTable* kt = active_kernels();
@@ -91,30 +91,30 @@ static int accum_rows_impl(const T* X, const T* Y, const T* C, T* out, int64_t R
     const int64_t r0 = pr * W;
     const int64_t nl = R - r0 < W ? R - r0 : W;
     const int64_t seg = K < KSEG ? (K > 0 ? K : 1) : KSEG;
-    std::vector<double> xp(size_t(seg * W), 0.0), yp(Y ? size_t(seg * W) : 0, 0.0);
-    auto state = std::make_unique<AccumState>();
-    alignas(64) double cbuf[W], obuf[W];
-    const double* cp = nullptr;
+    std::vector<V> xp(size_t(seg * W), V(0)), yp(Y ? size_t(seg * W) : 0, V(0));
+    auto state = std::make_unique<AccumStateT<V>>();
+    alignas(64) V cbuf[W], obuf[W];
+    const V* cp = nullptr;
     if (C) {
-      for (int l = 0; l < W; ++l) cbuf[l] = l < nl ? double(C[r0 + l]) : 0.0;
+      for (int l = 0; l < W; ++l) cbuf[l] = l < nl ? V(C[r0 + l]) : V(0);
       cp = cbuf;
     }
     const AccumSteps sp{st.c0 + uint64_t(r0) * st.cs, st.cs, st.t0 + uint64_t(r0) * st.ts, st.ts,
                         st.p0 + uint64_t(r0) * st.ps, st.ps};
-    kt->acc_init(*state, cp, K, sp, p);
+    AccFns<V>::init(kt)(*state, cp, K, sp, p);
     for (int64_t k0 = 0; k0 < K; k0 += seg) {
       const int64_t n = K - k0 < seg ? K - k0 : seg;
       for (int64_t l = 0; l < nl; ++l) {
         const T* xr = X + (r0 + l) * K + k0;
-        for (int64_t k = 0; k < n; ++k) xp[size_t(k * W + l)] = double(xr[k]);
+        for (int64_t k = 0; k < n; ++k) xp[size_t(k * W + l)] = V(xr[k]);
         if (Y) {
           const T* yr = Y + (r0 + l) * K + k0;
-          for (int64_t k = 0; k < n; ++k) yp[size_t(k * W + l)] = double(yr[k]);
+          for (int64_t k = 0; k < n; ++k) yp[size_t(k * W + l)] = V(yr[k]);
         }
       }
-      kt->acc_feed(*state, xp.data(), Y ? yp.data() : nullptr, n, p, false);
+      AccFns<V>::feed(kt)(*state, xp.data(), Y ? yp.data() : nullptr, n, p, false);
     }
-    kt->acc_finish(*state, obuf, p);
+    AccFns<V>::finish(kt)(*state, obuf, p);
     for (int64_t l = 0; l < nl; ++l) out[r0 + l] = T(obuf[l]);
   });
   return 0;
@@ -159,22 +159,26 @@ int bfma_matmul(const float* A, const float* B, const double* C, double* out, in
 }
 
 int accum_matmul_f32(const float* A, const float* B, const float* C, float* out, int64_t batch, int64_t M, int64_t N,
-                     int64_t K, int64_t sA, int64_t sB, int64_t sC, const AccumParams& p, uint64_t steps,
+                     int64_t K, int64_t sA, int64_t sB, int64_t sC, const AccumParams& p, uint64_t steps, int fast,
                      int n_threads) {
-  return accum_matmul_impl<float>(A, B, C, out, batch, M, N, K, sA, sB, sC, p, steps, n_threads);
+  if (fast) return accum_matmul_impl<float, float>(A, B, C, out, batch, M, N, K, sA, sB, sC, p, steps, n_threads);
+  return accum_matmul_impl<float, double>(A, B, C, out, batch, M, N, K, sA, sB, sC, p, steps, n_threads);
 }
 int accum_matmul_f64(const double* A, const double* B, const double* C, double* out, int64_t batch, int64_t M,
                      int64_t N, int64_t K, int64_t sA, int64_t sB, int64_t sC, const AccumParams& p, uint64_t steps,
-                     int n_threads) {
-  return accum_matmul_impl<double>(A, B, C, out, batch, M, N, K, sA, sB, sC, p, steps, n_threads);
+                     int fast, int n_threads) {
+  if (fast) return accum_matmul_impl<double, float>(A, B, C, out, batch, M, N, K, sA, sB, sC, p, steps, n_threads);
+  return accum_matmul_impl<double, double>(A, B, C, out, batch, M, N, K, sA, sB, sC, p, steps, n_threads);
 }
 int accum_rows_f32(const float* X, const float* Y, const float* C, float* out, int64_t R, int64_t K,
-                   const AccumSteps& st, const AccumParams& p, int n_threads) {
-  return accum_rows_impl<float>(X, Y, C, out, R, K, st, p, n_threads);
+                   const AccumSteps& st, const AccumParams& p, int fast, int n_threads) {
+  if (fast) return accum_rows_impl<float, float>(X, Y, C, out, R, K, st, p, n_threads);
+  return accum_rows_impl<float, double>(X, Y, C, out, R, K, st, p, n_threads);
 }
 int accum_rows_f64(const double* X, const double* Y, const double* C, double* out, int64_t R, int64_t K,
-                   const AccumSteps& st, const AccumParams& p, int n_threads) {
-  return accum_rows_impl<double>(X, Y, C, out, R, K, st, p, n_threads);
+                   const AccumSteps& st, const AccumParams& p, int fast, int n_threads) {
+  if (fast) return accum_rows_impl<double, float>(X, Y, C, out, R, K, st, p, n_threads);
+  return accum_rows_impl<double, double>(X, Y, C, out, R, K, st, p, n_threads);
 }
 
 }  // namespace lowprec

@@ -9,9 +9,10 @@ namespace lowprec {
 template <class T> using QuantizeFn = void (*)(const T*, T*, int64_t, uint64_t, const QuantParams&);
 template <class T> using EncodeFn = void (*)(const T*, void*, int, int64_t, uint64_t, const QuantParams&);
 // Accumulation of one panel of ACC_LANES outputs (accumulate.hpp): init, feed terms, finish.
-using AccInitFn = void (*)(AccumState&, const double*, int64_t, const AccumSteps&, const AccumParams&);
-using AccFeedFn = void (*)(AccumState&, const double*, const double*, int64_t, const AccumParams&, bool);
-using AccFinishFn = void (*)(AccumState&, double*, const AccumParams&);
+template <class V>
+using AccInitFn = void (*)(AccumStateT<V>&, const V*, int64_t, const AccumSteps&, const AccumParams&);
+template <class V> using AccFeedFn = void (*)(AccumStateT<V>&, const V*, const V*, int64_t, const AccumParams&, bool);
+template <class V> using AccFinishFn = void (*)(AccumStateT<V>&, V*, const AccumParams&);
 // One block-FMA instruction on ACC_LANES outputs (blockfma.hpp); mode: the block's final rounding.
 using BfmaFn = void (*)(const float*, const float*, const double*, double*, const BfmaParams&, int, float*, float*);
 
@@ -21,9 +22,12 @@ struct KernelTable {
   QuantizeFn<double> quantize_f64;
   EncodeFn<float> encode_f32;
   EncodeFn<double> encode_f64;
-  AccInitFn acc_init;
-  AccFeedFn acc_feed;
-  AccFinishFn acc_finish;
+  AccInitFn<double> acc_init;
+  AccFeedFn<double> acc_feed;
+  AccFinishFn<double> acc_finish;
+  AccInitFn<float> acc_init_f;
+  AccFeedFn<float> acc_feed_f;
+  AccFinishFn<float> acc_finish_f;
   BfmaFn bfma;
 };
 
@@ -33,4 +37,19 @@ const KernelTable* kernels_baseline();
 const KernelTable* kernels_avx2();
 const KernelTable* kernels_avx512();
 
+}  // namespace lowprec
+
+namespace lowprec {
+// The accumulation entry points of a table for value type V.
+template <class V> struct AccFns;
+template <> struct AccFns<double> {
+  static AccInitFn<double> init(const KernelTable* t) { return t->acc_init; }
+  static AccFeedFn<double> feed(const KernelTable* t) { return t->acc_feed; }
+  static AccFinishFn<double> finish(const KernelTable* t) { return t->acc_finish; }
+};
+template <> struct AccFns<float> {
+  static AccInitFn<float> init(const KernelTable* t) { return t->acc_init_f; }
+  static AccFeedFn<float> feed(const KernelTable* t) { return t->acc_feed_f; }
+  static AccFinishFn<float> finish(const KernelTable* t) { return t->acc_finish_f; }
+};
 }  // namespace lowprec

@@ -118,6 +118,39 @@ def _check_model_dtype(m: AccumModel, dtype: np.dtype, a: np.ndarray | None = No
         )
 
 
+def _float_range_ok(f: FloatFormat | None) -> bool:
+    """f's grid lies inside float32's with two bits to spare below (for rounding to odd)."""
+    if f is None:
+        return True
+    lsb = f.emin - (f.man_bits if f.subnormals else 0)
+    return f.emax <= 127 and lsb >= -147 and f.max <= float(np.finfo(np.float32).max)
+
+
+def _nonzero_range(x: np.ndarray) -> tuple[float, float]:
+    a = np.abs(x[np.isfinite(x)])
+    a = a[a > 0]
+    return (float(a.min()), float(a.max())) if a.size else (1.0, 1.0)
+
+
+def _fast_ok(m: AccumModel, dtype: np.dtype, a: np.ndarray, b: np.ndarray | None) -> bool:
+    """Whether the float32 kernels give the same bits: a deterministic mode, an accumulator of at
+    most 22 significant bits (rounding to odd at 24 bits, then to it, is exact) inside float's range,
+    and terms (products) that are exact float32 values."""
+    if m.rounding.is_stochastic or m.acc.precision > 22 or not _float_range_ok(m.acc):
+        return False
+    if not _float_range_ok(m.product_format):
+        return False
+    if b is None:
+        return dtype == np.float32 or (isinstance(m.a_format, FloatFormat) and _float_range_ok(m.a_format)
+                                       and m.a_format.precision <= 24)
+    pa = m.a_format.precision if isinstance(m.a_format, FloatFormat) else _data_precision(a)
+    pb = m.b_format.precision if isinstance(m.b_format, FloatFormat) else _data_precision(b)
+    if pa + pb > 24:
+        return False
+    (alo, ahi), (blo, bhi) = _nonzero_range(a), _nonzero_range(b)
+    return alo * blo >= 2.0**-126 and ahi * bhi < 2.0**127
+
+
 def _acc_tuple(m: AccumModel, key: int) -> tuple:
     return _params(m.acc, m.rounding, m.saturate, m.sr_bits, key, False)
 
@@ -140,6 +173,9 @@ def _finish(res: np.ndarray, m: AccumModel, seed: int) -> np.ndarray:
 
 def _rows(X: np.ndarray, Y: np.ndarray | None, C: np.ndarray | None, m: AccumModel, seed: int, nt: int) -> np.ndarray:
     """out[r] = C[r] (+) sum_k X[r, k] (* Y[r, k]) under m (operands already rounded)."""
+    fast = int(_fast_ok(m, X.dtype, X, Y))
+    if fast and C is not None:
+        C = _pre_round_c(C, m)
     R, K = X.shape
     S = m.steps(K)
     key_a = _key(seed, _S_ACC) if m.rounding.is_stochastic else 0
@@ -156,7 +192,7 @@ def _rows(X: np.ndarray, Y: np.ndarray | None, C: np.ndarray | None, m: AccumMod
         nfull, rem = divmod(K, CL)
         nch = nfull + (rem > 0)
         P = np.empty((R, nch), X.dtype)
-        seq = (acc, prod, has_prod, 0, 1)
+        seq = (acc, prod, has_prod, 0, 1, fast)
         for r in range(R):
             base = r * S + 1
             xs = X[r, : nfull * CL]
@@ -168,7 +204,7 @@ def _rows(X: np.ndarray, Y: np.ndarray | None, C: np.ndarray | None, m: AccumMod
                 st = (0, 0, base + nfull * CL, 0, r * K + nfull * CL, 0)
                 core.accum_rows(xr, yr, None, P[r, nfull:], 1, rem, st, *seq, 1)
         P = P.reshape(-1)
-        core.accum_rows(P, None, C, out, R, nch, (0, S, 1 + K, S, 0, 0), acc, prod, 0, 0, 1, nt)
+        core.accum_rows(P, None, C, out, R, nch, (0, S, 1 + K, S, 0, 0), acc, prod, 0, 0, 1, fast, nt)
         return out
     st = (0, S, 1, S, 0, K)
     core.accum_rows(
@@ -184,9 +220,17 @@ def _rows(X: np.ndarray, Y: np.ndarray | None, C: np.ndarray | None, m: AccumMod
         has_prod,
         _ORDER_CODES[m.order],
         CL or 0,
+        fast,
         nt,
     )
     return out
+
+
+def _pre_round_c(C: np.ndarray, m: AccumModel) -> np.ndarray:
+    """c rounded to the accumulator from its own bits (the float32 kernels then hold it exactly)."""
+    flat = np.ascontiguousarray(C).reshape(-1).copy()
+    core.quantize(flat, flat, _params(m.acc, m.rounding, m.saturate, None, 0, False), 1)
+    return flat.reshape(C.shape)
 
 
 def _c_array(c: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
@@ -424,6 +468,9 @@ def matmul(
         res = np.empty(out_shape, A.dtype)
         key_a = _key(sd, _S_ACC) if m.rounding.is_stochastic else 0
         key_p = _key(sd, _S_PROD) if m.rounding.is_stochastic else 0
+        fast = int(_fast_ok(m, A.dtype, Aq, Bq))
+        if fast and C is not None:
+            C = _pre_round_c(C, m)
         core.accum_matmul(
             Aq.reshape(-1),
             Bq.reshape(-1),
@@ -442,6 +489,7 @@ def matmul(
             _ORDER_CODES[m.order],
             m.chunk or 0,
             m.steps(K),
+            fast,
             nt,
         )
         res = _finish(res, m, sd)

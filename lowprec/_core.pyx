@@ -38,16 +38,16 @@ cdef extern from "lowprec/api.hpp" namespace "lowprec":
 
     int c_accum_matmul_f32 "lowprec::accum_matmul_f32"(
         const float*, const float*, const float*, float*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-        int64_t, const AccumParams&, uint64_t, int) nogil
+        int64_t, const AccumParams&, uint64_t, int, int) nogil
     int c_accum_matmul_f64 "lowprec::accum_matmul_f64"(
         const double*, const double*, const double*, double*, int64_t, int64_t, int64_t, int64_t, int64_t,
-        int64_t, int64_t, const AccumParams&, uint64_t, int) nogil
+        int64_t, int64_t, const AccumParams&, uint64_t, int, int) nogil
     int c_accum_rows_f32 "lowprec::accum_rows_f32"(
         const float*, const float*, const float*, float*, int64_t, int64_t, const AccumSteps&,
-        const AccumParams&, int) nogil
+        const AccumParams&, int, int) nogil
     int c_accum_rows_f64 "lowprec::accum_rows_f64"(
         const double*, const double*, const double*, double*, int64_t, int64_t, const AccumSteps&,
-        const AccumParams&, int) nogil
+        const AccumParams&, int, int) nogil
     int c_bfma_matmul "lowprec::bfma_matmul"(
         const float*, const float*, const double*, double*, int64_t, int64_t, int64_t, int64_t, int64_t,
         int64_t, int64_t, const BfmaParams&, int, int) nogil
@@ -165,7 +165,7 @@ def make_key(uint64_t seed, uint64_t stream=0):
 
 def accum_matmul(const real[::1] A, const real[::1] B, C, real[::1] out, int64_t batch, int64_t M, int64_t N,
                  int64_t K, int64_t sA, int64_t sB, int64_t sC, tuple acc, tuple prod, int has_prod, int order,
-                 int64_t chunk, uint64_t steps, int n_threads):
+                 int64_t chunk, uint64_t steps, int fast, int n_threads):
     """Emulated matrix product on flat contiguous buffers (shapes checked by the caller)."""
     cdef AccumParams p = _acc_params(acc, prod, has_prod, order, chunk)
     cdef const real[::1] c
@@ -178,14 +178,14 @@ def accum_matmul(const real[::1] A, const real[::1] B, C, real[::1] out, int64_t
     with nogil:
         if real is float:
             c_accum_matmul_f32(&A[0] if K > 0 else NULL, &B[0] if K > 0 else NULL, cp, &out[0], batch, M, N, K,
-                               sA, sB, sC, p, steps, n_threads)
+                               sA, sB, sC, p, steps, fast, n_threads)
         else:
             c_accum_matmul_f64(&A[0] if K > 0 else NULL, &B[0] if K > 0 else NULL, cp, &out[0], batch, M, N, K,
-                               sA, sB, sC, p, steps, n_threads)
+                               sA, sB, sC, p, steps, fast, n_threads)
 
 
 def accum_rows(const real[::1] X, Y, C, real[::1] out, int64_t R, int64_t K, tuple steps, tuple acc, tuple prod,
-               int has_prod, int order, int64_t chunk, int n_threads):
+               int has_prod, int order, int64_t chunk, int fast, int n_threads):
     """Row reductions out[r] = C[r] (+) sum_k X[r, k] (* Y[r, k]) on flat contiguous buffers."""
     cdef AccumParams p = _acc_params(acc, prod, has_prod, order, chunk)
     cdef AccumSteps st
@@ -204,9 +204,9 @@ def accum_rows(const real[::1] X, Y, C, real[::1] out, int64_t R, int64_t K, tup
         return
     with nogil:
         if real is float:
-            c_accum_rows_f32(&X[0] if K > 0 else NULL, yp, cp, &out[0], R, K, st, p, n_threads)
+            c_accum_rows_f32(&X[0] if K > 0 else NULL, yp, cp, &out[0], R, K, st, p, fast, n_threads)
         else:
-            c_accum_rows_f64(&X[0] if K > 0 else NULL, yp, cp, &out[0], R, K, st, p, n_threads)
+            c_accum_rows_f64(&X[0] if K > 0 else NULL, yp, cp, &out[0], R, K, st, p, fast, n_threads)
 
 
 def bfma_matmul(const float[::1] A, const float[::1] B, const double[::1] C, double[::1] out, int64_t batch,

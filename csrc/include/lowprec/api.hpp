@@ -19,18 +19,20 @@ void copy_bytes(const void* src, void* dst, int64_t nbytes, int n_threads);
 // Emulated accumulation (accumulate.cpp). Matrix products: out[b, i, j] = C[b, i, j] (+) sum_k
 // A[b, i, k] * B[b, k, j] (row-major, batch strides in elements, 0 = shared; C nullable). Output o
 // (flat index) rounds c with random index o * steps, its m-th addition with o * steps + 1 + m, and
-// its product k with o * K + k (product stream).
+// its product k with o * K + k (product stream). fast = 1: values held in float (the caller checks
+// that the accumulator has at most 22 significant bits inside float's range, the mode is
+// deterministic and the terms are exact in float).
 int accum_matmul_f32(const float* A, const float* B, const float* C, float* out, int64_t batch, int64_t M, int64_t N,
-                     int64_t K, int64_t sA, int64_t sB, int64_t sC, const AccumParams& p, uint64_t steps, int n_threads);
+                     int64_t K, int64_t sA, int64_t sB, int64_t sC, const AccumParams& p, uint64_t steps, int fast, int n_threads);
 int accum_matmul_f64(const double* A, const double* B, const double* C, double* out, int64_t batch, int64_t M,
                      int64_t N, int64_t K, int64_t sA, int64_t sB, int64_t sC, const AccumParams& p, uint64_t steps,
-                     int n_threads);
+                     int fast, int n_threads);
 // Row reductions: out[r] = C[r] (+) sum_k X[r, k] * Y[r, k] (Y, C nullable); row r uses the random
 // indices of `st` with lane = r (AccumSteps).
 int accum_rows_f32(const float* X, const float* Y, const float* C, float* out, int64_t R, int64_t K,
-                   const AccumSteps& st, const AccumParams& p, int n_threads);
+                   const AccumSteps& st, const AccumParams& p, int fast, int n_threads);
 int accum_rows_f64(const double* X, const double* Y, const double* C, double* out, int64_t R, int64_t K,
-                   const AccumSteps& st, const AccumParams& p, int n_threads);
+                   const AccumSteps& st, const AccumParams& p, int fast, int n_threads);
 // Block-FMA products on float32 operands (values of the input formats); C and out in double.
 // mode: final rounding of a block (MODE_TOWARD_ZERO or MODE_NEAREST).
 int bfma_matmul(const float* A, const float* B, const double* C, double* out, int64_t batch, int64_t M, int64_t N,

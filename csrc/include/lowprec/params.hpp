@@ -54,22 +54,25 @@ struct AccumSteps {
 
 constexpr int ACC_LANES = 16;
 
-// Running state of one panel of W = ACC_LANES outputs; terms are fed in segments (accum_feed) so
+// Running state of one panel of W = ACC_LANES outputs, values of type V; terms are fed in segments (accum_feed) so
 // that long reductions need no packed copy of the whole K range.
-struct AccumState {
+template <class V> struct AccumStateT {
   static constexpr int W = ACC_LANES;
-  alignas(64) double s[W];        // running sum (starts from c rounded to the accumulator)
-  alignas(64) double q[W];        // current chunk's partial sum (ORDER_CHUNKED)
-  alignas(64) double t[W];        // the current term
+  alignas(64) V s[W];        // running sum (starts from c rounded to the accumulator)
+  alignas(64) V q[W];        // current chunk's partial sum (ORDER_CHUNKED)
+  alignas(64) V t[W];        // the current term
   alignas(64) uint64_t ct[W];     // counter of the next accumulation step
   alignas(64) uint64_t cm[W];     // counter of the next chunk merge (t0 + K + j)
   alignas(64) uint64_t cp[W];     // counter of product 0 (product stream)
-  alignas(64) double stack[64 * W];  // ORDER_PAIRWISE: partial sums of complete subtrees
+  alignas(64) V stack[64 * W];  // ORDER_PAIRWISE: partial sums of complete subtrees
   int64_t sizes[64];
   int depth;
   int64_t k;  // terms fed so far
   int64_t K;  // terms in total
 };
+using AccumState = AccumStateT<double>;  // general path
+using AccumStateF = AccumStateT<float>;  // float32 path (deterministic modes, narrow accumulators)
+
 
 // Block-FMA tensor-core model (blockfma.hpp).
 struct BfmaParams {

@@ -33,6 +33,12 @@
 #include "lowprec/params.hpp"
 #include "lowprec/rng.hpp"
 
+#if defined(__GNUC__)
+#define LP_INLINE inline __attribute__((always_inline))
+#else
+#define LP_INLINE inline
+#endif
+
 namespace lowprec {
 
 template <class T> struct FloatTraits;
@@ -152,7 +158,7 @@ template <class T> inline T small_int_value(typename FloatTraits<T>::U Q) {
 // `counter` is the element's random stream counter (random_counter(key, index), see rng.hpp); only
 // the stochastic modes read it.
 template <class T, int MODE>
-inline Rounded<T> round_one(T x, uint64_t counter, const Lowered<T>& L) {
+LP_INLINE Rounded<T> round_one(T x, uint64_t counter, const Lowered<T>& L) {
   using Tr = FloatTraits<T>;
   using U = typename Tr::U;
   using S = typename Tr::S;
