@@ -1,4 +1,5 @@
-"""Command line: ``python -m lowprec formats | quantize VALUE --format F [--rounding R] | config``."""
+"""Command line: ``python -m lowprec formats | quantize VALUE --format F [--rounding R] | profiles [NAME] |
+config``."""
 
 from __future__ import annotations
 
@@ -92,6 +93,18 @@ def quantize_report(value: float, fmt_name: str, rounding: str, saturate: bool, 
     return "\n".join(lines)
 
 
+def profiles_report(name: str | None) -> str:
+    """One line per shipped profile, or the file of one profile (with its path)."""
+    from .profiles import available_profiles, load_profile, profile_path
+
+    if name is None:
+        names = available_profiles()
+        w = max(len(n) for n in names)
+        return "\n".join(f"{n.ljust(w)}  {load_profile(n).summary}" for n in names)
+    path = profile_path(name)
+    return f"# {path}\n{path.read_text()}".rstrip()
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit code 2
         sys.stderr.write(f"{self.prog}: error: {message}\n")
@@ -108,6 +121,8 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--rounding", "-r", default="nearest", choices=[r.value for r in Rounding])
     q.add_argument("--saturate", action="store_true", help="clamp overflow to +-max")
     q.add_argument("--seed", type=int, default=None, help="seed for stochastic modes")
+    pr = sub.add_parser("profiles", help="list the accelerator profiles, or print one (its TOML file)")
+    pr.add_argument("name", nargs="?", default=None, help="a profile name, e.g. nvidia-h100-fp8")
     sub.add_parser("config", help="show the build and run-time configuration")
     return p
 
@@ -128,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.seed is not None and args.seed < 0:
                 raise ValueError("--seed must be >= 0")
             print(quantize_report(_parse_value(args.value), args.fmt, args.rounding, args.saturate, args.seed))
+        elif args.command == "profiles":
+            print(profiles_report(args.name))
         else:
             show_config()
     except (ValueError, TypeError) as exc:

@@ -119,12 +119,17 @@ class Profile:
                         key = k
                         break
             if key is None:
-                if isinstance(self.models[0][1], AccumModel):
-                    return self.models[0][1].replace(out_format=out_format, a_format=a_format, b_format=b_format)
+                if isinstance(self.models[0][1], AccumModel):  # per-add: any output format
+                    m = self.models[0][1].replace(out_format=out_format)
+                    return self.model_with(m, a_format, b_format)
                 raise ValueError(
                     f"profile {self.name!r} has no {out_format} output mode; available: {', '.join(self.outputs)}"
                 )
             m = modes[key]
+        return self.model_with(m, a_format, b_format)
+
+    def model_with(self, m: Any, a_format: Any = None, b_format: Any = None) -> Any:
+        """m with the operand formats a call picked (checked against ``choices``)."""
         changes = {}
         for arg, v in (("a_format", a_format), ("b_format", b_format)):
             if v is None:
@@ -211,11 +216,18 @@ def _parse(data: dict[str, Any], path: str) -> Profile:
         if not isinstance(outs, dict) or not outs:
             raise ValueError("[outputs] must define at least one output mode, e.g. [outputs.fp32]")
         promo = data.get("promotion")
-        promotion = None if promo is None else Promotion(**_check_keys(promo, _PROMOTION, "[promotion]"))
+        promotion = None
+        if promo is not None:
+            pk = dict(_check_keys(promo, _PROMOTION, "[promotion]"))
+            if pk.get("scale_block") == 0:  # TOML has no null: 0 turns fine-grained scaling off
+                pk["scale_block"] = None
+            promotion = Promotion(**pk)
         ms = []
         for oname, otab in outs.items():
             o = dict(_check_keys(otab, _OUTPUT, f"[outputs.{oname}]"))
             o.pop("validation", None)
+            if "rounding" not in o and "rounding" not in base:
+                raise ValueError(f"[outputs.{oname}] needs rounding ('toward_zero' or 'nearest')")
             fmt = o.pop("format", oname)
             kw = {**base, **o}
             if "split" in kw:

@@ -52,3 +52,16 @@ def test_bad_arguments_exit_2_with_one_line():
 def test_config():
     r = run("config")
     assert r.returncode == 0 and "native: True" in r.stdout and "isa:" in r.stdout
+
+
+def test_profiles_list_and_show():
+    r = run("profiles")
+    assert r.returncode == 0
+    lines = r.stdout.splitlines()
+    assert len(lines) == len(lp.available_profiles())
+    assert any(line.startswith("ibm-fp8-2018 ") and "chunk-64" in line for line in lines)
+    r = run("profiles", "nvidia-h100-fp8")
+    assert r.returncode == 0
+    assert 'name = "nvidia-h100-fp8"' in r.stdout and "extra_align_bits = -10" in r.stdout
+    r = run("profiles", "nvidia-z9-fp8")
+    assert r.returncode == 2 and "unknown profile 'nvidia-z9-fp8'" in r.stderr

@@ -121,6 +121,7 @@ BASE = lp.profile_path("nvidia-v100-fp16").read_text()
         (lambda t: t + "\n[accumulator]\nformat = 'fp32'\n", "not \\[accumulator\\]"),
         (lambda t: t.replace("[outputs.fp32]", "[outputs.fp32"), "malformed TOML"),
         (lambda t: t.split("[outputs.fp32]")[0], "at least one output mode"),
+        (lambda t: t.replace('rounding = "nearest"\n', ""), r"\[outputs.fp16\] needs rounding"),
     ],
 )
 def test_malformed_profiles_are_rejected(tmp_path, edit, match):
@@ -164,3 +165,20 @@ def test_mx_and_tpu_profiles_follow_their_models():
     assert np.array_equal(got, lp.matmul(Aq, Bq, acc="fp32"))
     got = lp.matmul(A, B, profile="tpu-like-bf16")
     assert np.array_equal(got, lp.matmul(lp.quantize(A, "bf16"), lp.quantize(B, "bf16"), acc="fp32"))
+
+
+def test_per_add_profile_keeps_operand_formats_with_another_output():
+    m = lp.load_profile("tpu-like-bf16").model(out_format="fp16")
+    assert m.a_format == lp.format("bf16") and m.out_format == lp.format("fp16")
+    a = np.array([1 + 2.0**-10], np.float32)
+    assert lp.dot(a, np.ones(1, np.float32), profile="tpu-like-bf16", out_format="fp32")[()] == 1.0
+
+
+def test_promotion_without_scaling(tmp_path):
+    t = lp.profile_path("nvidia-h100-fp8-promote128").read_text().replace("scale_block = 128", "scale_block = 0")
+    (tmp_path / "p.toml").write_text(t.replace("every = 128", "every = 64"))
+    m = lp.load_profile(tmp_path / "p.toml").model()
+    assert m.promotion.scale_block is None and m.promotion.every == 64
+    A = np.ones((1, 128), np.float32)
+    # two promoted slices of 64 ones: 64 + 64 exactly
+    assert lp.matmul(A, A.T, profile=tmp_path / "p.toml")[0, 0] == 128.0
