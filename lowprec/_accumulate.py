@@ -141,8 +141,9 @@ def _fast_ok(m: AccumModel, dtype: np.dtype, a: np.ndarray, b: np.ndarray | None
     if not _float_range_ok(m.product_format):
         return False
     if b is None:
-        return dtype == np.float32 or (isinstance(m.a_format, FloatFormat) and _float_range_ok(m.a_format)
-                                       and m.a_format.precision <= 24)
+        return dtype == np.float32 or (
+            isinstance(m.a_format, FloatFormat) and _float_range_ok(m.a_format) and m.a_format.precision <= 24
+        )
     pa = m.a_format.precision if isinstance(m.a_format, FloatFormat) else _data_precision(a)
     pb = m.b_format.precision if isinstance(m.b_format, FloatFormat) else _data_precision(b)
     if pa + pb > 24:
