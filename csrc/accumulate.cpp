@@ -32,6 +32,24 @@ template <class F> void parallel_tasks(int64_t tasks, int nt, const F& f) {
   (void)nt;
 }
 
+// One task of a batched matrix product: batch b, lanes j0 .. j0 + nl of a panel, rows i0 .. i1.
+struct Tile {
+  int64_t b, j0, nl, i0, i1;
+};
+
+// The tasks of a (batch, M, N) product: panels of W columns times groups of ROWS_PER_TASK rows.
+struct Tiling {
+  int64_t M, N, panels, row_groups, tasks;
+  Tiling(int64_t batch, int64_t M_, int64_t N_)
+      : M(M_), N(N_), panels((N_ + W - 1) / W), row_groups((M_ + ROWS_PER_TASK - 1) / ROWS_PER_TASK),
+        tasks(batch * panels * row_groups) {}
+  Tile operator()(int64_t task) const {
+    const int64_t rg = task % row_groups, pj = (task / row_groups) % panels;
+    const int64_t j0 = pj * W, i0 = rg * ROWS_PER_TASK;
+    return {task / (row_groups * panels), j0, N - j0 < W ? N - j0 : W, i0, i0 + ROWS_PER_TASK < M ? i0 + ROWS_PER_TASK : M};
+  }
+};
+
 }  // namespace
 
 // out[b, i, j] = C[b, i, j] (+) sum_k A[b, i, k] * B[b, k, j]; batch strides in elements (0: shared).
@@ -40,16 +58,10 @@ static int accum_matmul_impl(const T* A, const T* B, const T* C, T* out, int64_t
                              int64_t K, int64_t sA, int64_t sB, int64_t sC, const AccumParams& p, uint64_t steps,
                              int n_threads) {
   const KernelTable* kt = active_kernels();
-  const int64_t panels = (N + W - 1) / W;
-  const int64_t row_groups = (M + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
-  const int64_t tasks = batch * panels * row_groups;
-  const int nt = threads_for(tasks, batch * M * N * (K + 1), n_threads);
-  parallel_tasks(tasks, nt, [&](int64_t task) {
-    const int64_t rg = task % row_groups;
-    const int64_t pj = (task / row_groups) % panels;
-    const int64_t b = task / (row_groups * panels);
-    const int64_t j0 = pj * W;
-    const int64_t nl = N - j0 < W ? N - j0 : W;
+  const Tiling tiling(batch, M, N);
+  const int nt = threads_for(tiling.tasks, batch * M * N * (K + 1), n_threads);
+  parallel_tasks(tiling.tasks, nt, [&](int64_t task) {
+    const auto [b, j0, nl, i_0, i_1] = tiling(task);
     std::vector<V> bp(size_t(K * W), V(0));
     std::vector<V> arow(static_cast<size_t>(K));
     auto state = std::make_unique<AccumStateT<V>>();
@@ -57,8 +69,7 @@ static int accum_matmul_impl(const T* A, const T* B, const T* C, T* out, int64_t
     for (int64_t k = 0; k < K; ++k)
       for (int64_t l = 0; l < nl; ++l) bp[size_t(k * W + l)] = V(Bb[k * N + j0 + l]);
     alignas(64) V cbuf[W], obuf[W];
-    const int64_t i1 = (rg + 1) * ROWS_PER_TASK < M ? (rg + 1) * ROWS_PER_TASK : M;
-    for (int64_t i = rg * ROWS_PER_TASK; i < i1; ++i) {
+    for (int64_t i = i_0; i < i_1; ++i) {
       const T* Ai = A + b * sA + i * K;
       for (int64_t k = 0; k < K; ++k) arow[size_t(k)] = V(Ai[k]);
       const V* cp = nullptr;
@@ -127,24 +138,17 @@ int bfma_matmul(const float* A, const float* B, const double* C, double* out, in
   const KernelTable* kt = active_kernels();
   const int64_t F = p.block;
   const int64_t Kp = (K + F - 1) / F * F;
-  const int64_t panels = (N + W - 1) / W;
-  const int64_t row_groups = (M + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
-  const int64_t tasks = batch * panels * row_groups;
-  const int nt = threads_for(tasks, batch * M * N * (K + 1), n_threads);
-  parallel_tasks(tasks, nt, [&](int64_t task) {
-    const int64_t rg = task % row_groups;
-    const int64_t pj = (task / row_groups) % panels;
-    const int64_t b = task / (row_groups * panels);
-    const int64_t j0 = pj * W;
-    const int64_t nl = N - j0 < W ? N - j0 : W;
+  const Tiling tiling(batch, M, N);
+  const int nt = threads_for(tiling.tasks, batch * M * N * (K + 1), n_threads);
+  parallel_tasks(tiling.tasks, nt, [&](int64_t task) {
+    const auto [b, j0, nl, i_0, i_1] = tiling(task);
     std::vector<float> bp(size_t(Kp * W), 0.0f), arow(size_t(Kp), 0.0f);
     std::vector<float> pa(static_cast<size_t>(F)), pb(static_cast<size_t>(F * W));
     const float* Bb = B + b * sB;
     for (int64_t k = 0; k < K; ++k)
       for (int64_t l = 0; l < nl; ++l) bp[size_t(k * W + l)] = Bb[k * N + j0 + l];
     alignas(64) double d[W];
-    const int64_t i1 = (rg + 1) * ROWS_PER_TASK < M ? (rg + 1) * ROWS_PER_TASK : M;
-    for (int64_t i = rg * ROWS_PER_TASK; i < i1; ++i) {
+    for (int64_t i = i_0; i < i_1; ++i) {
       const float* Ai = A + b * sA + i * K;
       for (int64_t k = 0; k < K; ++k) arow[size_t(k)] = Ai[k];
       const double* Ci = C ? C + b * sC + i * N + j0 : nullptr;
