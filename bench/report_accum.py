@@ -52,7 +52,7 @@ from _bench_common import PeerUnavailable, machine, versions  # noqa: E402
 import lowprec as lp  # noqa: E402
 from lowprec import _core  # noqa: E402
 
-#: MPTorch's CPU GEMM-emulation throughput as quoted in the issue (not measured: not installable here)
+#: MPTorch's CPU GEMM-emulation throughput as commonly quoted for MPTorch (not measured: not installable here)
 MPTORCH_MACS = 34e6
 SEED = 0
 MIN_SAMPLE_S = 0.02  # a sample of a fast call repeats it until it lasts about this long
@@ -496,7 +496,7 @@ def main(argv=None) -> int:
         f"sum = memcpy time of the same {nbytes / 2**20:.0f} MiB ({best}, the faster copy) / lowprec time."
     )
     out.append(
-        "vs MPTorch: lowprec MAC/s / 34 M MAC/s, MPTorch's CPU GEMM-emulation rate as quoted in the issue "
+        "vs MPTorch: lowprec MAC/s / 34 M MAC/s, MPTorch's commonly quoted CPU GEMM-emulation rate "
         "(MPTorch is not installable here: not measured, other machine)."
     )
     out.append(
