@@ -12,7 +12,8 @@ from . import _reference as ref
 from ._native import core
 from ._quantize import _check_fits, _check_seed, _check_threads, _params
 from .accum import AccumModel, BlockFMA, Order
-from .formats import FloatFormat, format
+from .formats import FloatFormat
+from .mx import MXFormat, mx_quantize
 from .rounding import Rounding
 
 __all__ = ["sum", "dot", "matmul", "resolve_model"]
@@ -64,20 +65,23 @@ def _key(seed: int, stream: int) -> int:
     return ref.stream_key(seed, stream)
 
 
+def _rounded(x: np.ndarray, fmt: FloatFormat, mode: Rounding, key: int = 0, saturate: bool = False) -> np.ndarray:
+    """A new array: x rounded to fmt with the random stream `key` (lp.quantize takes a seed, this a
+    stream key, so that operands, outputs and accumulator draw from distinct streams of one seed)."""
+    src = np.ascontiguousarray(x).reshape(-1)
+    dst = np.empty_like(src)
+    core.quantize(src, dst, _params(fmt, mode, saturate, None, key, False), 1)
+    return dst.reshape(x.shape)
+
+
 def _round_operand(x: np.ndarray, fmt: Any, mode: Rounding, seed: int, stream: int, axis: int) -> np.ndarray:
     """Operand x rounded to fmt (float or MX along axis); x itself when fmt is None."""
     if fmt is None:
         return x
-    from .mx import MXFormat, mx_quantize
-
     if isinstance(fmt, MXFormat):
         return mx_quantize(x, fmt, axis=axis, rounding=mode.value, seed=seed + stream)
     _check_fits(fmt, x.dtype)
-    key = _key(seed, stream) if mode.is_stochastic else 0
-    src = np.ascontiguousarray(x).reshape(-1)
-    dst = np.empty_like(src)
-    core.quantize(src, dst, _params(fmt, mode, False, None, key, False), 1)
-    return dst.reshape(x.shape)
+    return _rounded(x, fmt, mode, _key(seed, stream) if mode.is_stochastic else 0)
 
 
 def _precision(fmt: Any, dtype: np.dtype) -> int:
@@ -166,10 +170,7 @@ def _finish(res: np.ndarray, m: AccumModel, seed: int) -> np.ndarray:
     if m.out_format is None:
         return res
     mode = m.out_rounding
-    key = _key(seed, _S_OUT) if mode.is_stochastic else 0
-    flat = np.ascontiguousarray(res).reshape(-1)
-    core.quantize(flat, flat, _params(m.out_format, mode, False, None, key, False), 1)
-    return flat.reshape(res.shape)
+    return _rounded(res, m.out_format, mode, _key(seed, _S_OUT) if mode.is_stochastic else 0)
 
 
 def _rows(X: np.ndarray, Y: np.ndarray | None, C: np.ndarray | None, m: AccumModel, seed: int, nt: int) -> np.ndarray:
@@ -229,9 +230,7 @@ def _rows(X: np.ndarray, Y: np.ndarray | None, C: np.ndarray | None, m: AccumMod
 
 def _pre_round_c(C: np.ndarray, m: AccumModel) -> np.ndarray:
     """c rounded to the accumulator from its own bits (the float32 kernels then hold it exactly)."""
-    flat = np.ascontiguousarray(C).reshape(-1).copy()
-    core.quantize(flat, flat, _params(m.acc, m.rounding, m.saturate, None, 0, False), 1)
-    return flat.reshape(C.shape)
+    return _rounded(C, m.acc, m.rounding, saturate=m.saturate)
 
 
 def _c_array(c: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
@@ -501,7 +500,3 @@ def matmul(
     if squeeze_n:
         return res[..., :, 0]
     return res
-
-
-def _fmt_name(f: Any) -> str:
-    return str(format(f)) if f is not None else "None"

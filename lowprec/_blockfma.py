@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._native import core
-from ._quantize import _params
+from ._quantize import _params, quantize
 from .accum import AccumModel, BlockFMA
 from .formats import FloatFormat
 from .rounding import Rounding
@@ -19,8 +19,6 @@ _MODE = {Rounding.TOWARD_ZERO: 2, Rounding.NEAREST: 0}
 def prepare_operand(x: np.ndarray, fmt: FloatFormat, m: BlockFMA) -> np.ndarray:
     """x rounded to the input format with the model's operand rounding, as float32 (subnormals
     flushed when the model has none)."""
-    from ._quantize import quantize
-
     q = quantize(np.asarray(x, dtype=np.float64), fmt, m.operand_rounding)
     if not m.in_subnormals:
         q = np.where(np.abs(q) < fmt.min_normal, 0.0 * q, q)
@@ -77,10 +75,16 @@ def _kernel(A: np.ndarray, B: np.ndarray, C: np.ndarray, m: BlockFMA, nt: int) -
     return out
 
 
+def _scales(amax: np.ndarray, fmt: FloatFormat, pow2: bool) -> np.ndarray:
+    """fp32 scales amax / max(fmt) (1 for an all-zero group), optionally rounded up to powers of two."""
+    s = amax.astype(np.float32) / np.float32(fmt.max)
+    s = np.where(s > 0, s, np.float32(1.0)).astype(np.float32)
+    return np.exp2(np.ceil(np.log2(s))).astype(np.float32) if pow2 else s
+
+
 def _promoted(A: np.ndarray, B: np.ndarray, C: np.ndarray, m: BlockFMA, nt: int) -> np.ndarray:
     """Promotion to fp32 every m.promotion.every elements of K (DeepSeek-V3 scheme)."""
-    from ._accumulate import _rows
-    from ._quantize import quantize
+    from ._accumulate import _rows  # _accumulate imports this module
 
     pr = m.promotion
     P = pr.every
@@ -95,17 +99,12 @@ def _promoted(A: np.ndarray, B: np.ndarray, C: np.ndarray, m: BlockFMA, nt: int)
         As, Bs = Ab[:, :, k0:k1], Bb[:, k0:k1, :]
         if pr.scale_block is not None:
             g = pr.scale_block
-            sa = np.max(np.abs(As), axis=-1).astype(np.float32) / np.float32(m.a_format.max)
-            sa = np.where(sa > 0, sa, np.float32(1.0)).astype(np.float32)
+            sa = _scales(np.max(np.abs(As), axis=-1), m.a_format, pr.power_of_two_scales)
             ncb = -(-N // g)
             Bp = np.zeros((nb, k1 - k0, ncb * g), np.float32)
             Bp[:, :, :N] = Bs
-            sb = np.max(np.abs(Bp.reshape(nb, k1 - k0, ncb, g)), axis=(1, 3)).astype(np.float32)
-            sb = sb / np.float32(m.b_format.max)
-            sb = np.where(sb > 0, sb, np.float32(1.0)).astype(np.float32)
-            if pr.power_of_two_scales:
-                sa = np.exp2(np.ceil(np.log2(sa))).astype(np.float32)
-                sb = np.exp2(np.ceil(np.log2(sb))).astype(np.float32)
+            bmax = np.max(np.abs(Bp.reshape(nb, k1 - k0, ncb, g)), axis=(1, 3))
+            sb = _scales(bmax, m.b_format, pr.power_of_two_scales)
             sbj = np.repeat(sb, g, axis=-1)[:, :N]  # (nb, N)
             Aq = quantize(As / sa[..., None], m.a_format, m.operand_rounding, saturate=True)
             Bq = quantize(Bs / sbj[:, None, :], m.b_format, m.operand_rounding, saturate=True)
@@ -143,8 +142,6 @@ def blockfma_matmul(A: np.ndarray, B: np.ndarray, C: np.ndarray | None, m: Block
     if C is None:
         Cv = np.zeros((nb, M, N), np.float64)
     else:
-        from ._quantize import quantize
-
         Cv = quantize(np.asarray(C, np.float64), out_fmt, "nearest").reshape(nb, M, N)
     A3, B3 = _batched(A, batch, (M, K)), _batched(B, batch, (K, N))
     if m.promotion is not None:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .formats import FloatFormat, format
+from .mx import MXFormat, mx_format
 from .rounding import Rounding, rounding_mode
 
 __all__ = ["Order", "AccumModel", "BlockFMA", "Promotion", "as_float_format"]
@@ -55,8 +56,6 @@ def _operand_format(spec: Any, name: str) -> Any:
     """A float format, an MX format (``"mxfp8_e4m3"``, :class:`~lowprec.MXFormat`) or None."""
     if spec is None:
         return None
-    from .mx import MXFormat, mx_format
-
     if isinstance(spec, MXFormat) or (isinstance(spec, str) and spec.strip().lower().startswith("mx")):
         return mx_format(spec)
     return as_float_format(spec, name)
@@ -347,7 +346,7 @@ def _plain(v: Any) -> Any:
         return _to_dict(v)
     if isinstance(v, tuple):
         return [_plain(x) for x in v]
-    if hasattr(v, "name") and type(v).__name__ == "MXFormat":
+    if isinstance(v, MXFormat):
         return v.name
     return v
 

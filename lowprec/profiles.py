@@ -17,11 +17,6 @@ from typing import Any
 
 from .accum import AccumModel, BlockFMA, Promotion, as_float_format
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 __all__ = ["Profile", "load_profile", "available_profiles", "profile_path", "SCHEMA_VERSION"]
 
 SCHEMA_VERSION = 1
@@ -162,6 +157,11 @@ def _load_file(path: str) -> Profile:
 
 @lru_cache(maxsize=256)
 def _load_cached(path: str, mtime: int) -> Profile:
+    if sys.version_info >= (3, 11):  # imported here: `import lowprec` loads numpy only
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
     p = Path(path)
     try:
         with open(p, "rb") as f:
