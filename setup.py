@@ -54,7 +54,7 @@ ext = Extension(
 
 setup(
     ext_modules=cythonize([ext], compiler_directives={"language_level": "3"}),
-    packages=["lowprec", "lowprec.emulators"],
+    packages=["lowprec", "lowprec.torch", "lowprec.emulators"],
     package_dir={"lowprec.emulators": "emulators"},
     package_data={"lowprec.emulators": ["*.toml", "README.md"]},
 )

@@ -1,5 +1,5 @@
 """Command line: ``python -m lowprec formats | quantize VALUE --format F [--rounding R] | profiles [NAME] |
-config``."""
+config | demo [OPTIONS]``."""
 
 from __future__ import annotations
 
@@ -124,6 +124,10 @@ def _parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("profiles", help="list the accelerator profiles, or print one (its TOML file)")
     pr.add_argument("name", nargs="?", default=None, help="a profile name, e.g. nvidia-h100-fp8")
     sub.add_parser("config", help="show the build and run-time configuration")
+    d = sub.add_parser(
+        "demo", add_help=False, help="train an MLP and a CNN on digits in float32 and emulated FP8 (needs torch)"
+    )
+    d.add_argument("args", nargs=argparse.REMAINDER, help="options of the demo (see: demo --help)")
     return p
 
 
@@ -135,6 +139,11 @@ def _parse_value(text: str) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["demo"]:  # its own options (torch is imported only here)
+        from .torch.demo import main as demo_main
+
+        return demo_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "formats":

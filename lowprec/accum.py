@@ -14,6 +14,7 @@ Accelerator profiles (:mod:`lowprec.profiles`) deserialize into these objects.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -169,6 +170,11 @@ class AccumModel:
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (format names or field dicts, rounding names)."""
         return _to_dict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AccumModel:
+        """Inverse of :meth:`to_dict` (unknown keys are errors)."""
+        return cls(**_from_dict(cls, d))
 
 
 @dataclass(frozen=True)
@@ -328,6 +334,16 @@ class BlockFMA:
         """Plain-data form (format names or field dicts, rounding names)."""
         return _to_dict(self)
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> BlockFMA:
+        """Inverse of :meth:`to_dict` (unknown keys are errors)."""
+        kw = _from_dict(cls, d)
+        if kw.get("split") is not None:
+            kw["split"] = tuple(tuple(int(r) for r in g) for g in kw["split"])
+        if isinstance(kw.get("promotion"), Mapping):
+            kw["promotion"] = Promotion(**_from_dict(Promotion, kw["promotion"]))
+        return cls(**kw)
+
 
 def _plain(v: Any) -> Any:
     if isinstance(v, FloatFormat):
@@ -355,3 +371,20 @@ def _to_dict(obj: Any) -> dict[str, Any]:
     from dataclasses import fields
 
     return {f.name: _plain(getattr(obj, f.name)) for f in fields(obj) if f.init}
+
+
+def _from_dict(cls: type, d: Any) -> dict[str, Any]:
+    """Keyword arguments of ``cls`` from a ``to_dict`` mapping (format field dicts become formats)."""
+    from dataclasses import fields
+
+    if not isinstance(d, Mapping):
+        raise TypeError(f"{cls.__name__}.from_dict takes a mapping, got {type(d).__name__}")
+    names = {f.name for f in fields(cls) if f.init}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} key(s) {', '.join(map(repr, unknown))}; allowed: {sorted(names)}")
+    kw = dict(d)
+    for k, v in kw.items():
+        if isinstance(v, Mapping) and "exp_bits" in v:
+            kw[k] = FloatFormat(**v)
+    return kw

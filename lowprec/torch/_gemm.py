@@ -1,0 +1,178 @@
+"""Emulated GEMMs on tensors: ``y = x @ w^T`` under one :class:`GemmConfig`, and the autograd op
+``lowprec::emulated_gemm`` whose three GEMMs each follow their own config.
+
+``x`` is (M, K) or (B, M, K) and ``w`` (N, K) or (B, N, K): the reduction runs over the last axis
+of both (the layout of ``torch.nn.functional.linear``), so every GEMM of a layer, backward ones
+included, is this one primitive:
+
+* forward ``y = x w^T``;
+* input gradient ``dx = dy w = dy (w^T)^T``: ``gemm_nt(dy, w^T)`` under ``input_grad``;
+* weight gradient ``dw = dy^T x = dy^T (x^T)^T``: ``gemm_nt(dy^T, x^T)`` under ``weight_grad``.
+
+Seeds: the forward GEMM uses ``seed``, the input-gradient GEMM ``seed + 1`` and the
+weight-gradient GEMM ``seed + 2`` (mod 2**63), each as :func:`lowprec.matmul`'s ``seed``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from .._accumulate import matmul as np_matmul
+from ..accum import AccumModel
+from ..mx import MXFormat, mx_quantize
+from ._ops import round_tensor
+from .config import EmulationConfig, GemmConfig, GemmMode, Scaling
+
+__all__ = ["gemm_nt", "emulated_gemm", "grad_seeds"]
+
+_SEED_MOD = 2**63
+
+
+def grad_seeds(seed: int) -> tuple[int, int, int]:
+    """Seeds of the (forward, input-gradient, weight-gradient) GEMMs of a call made with ``seed``."""
+    return seed % _SEED_MOD, (seed + 1) % _SEED_MOD, (seed + 2) % _SEED_MOD
+
+
+def _pow2_scale(t: torch.Tensor, fmt: object) -> int:
+    """k such that max|t| * 2**k is as large as possible without passing fmt's max."""
+    if fmt is None:
+        return 0
+    fmax = fmt.element.max * fmt.scale.max if isinstance(fmt, MXFormat) else fmt.max
+    amax = float(t.detach().abs().amax()) if t.numel() else 0.0
+    if not math.isfinite(amax) or amax == 0.0:
+        return 0
+    return max(-126, min(126, math.floor(math.log2(fmax / amax))))
+
+
+def _round_operand(t: torch.Tensor, fmt: object, mode, seed: int) -> torch.Tensor:
+    """Operand rounded to fmt along its last axis (MX blocks run along K)."""
+    if fmt is None:
+        return t
+    if isinstance(fmt, MXFormat):
+        arr = t.detach().cpu().float().contiguous().numpy()
+        res = mx_quantize(arr, fmt, axis=-1, rounding=mode.value, seed=seed)
+        return torch.from_numpy(res).to(device=t.device, dtype=t.dtype)
+    return round_tensor(t, fmt, mode, seed=seed)
+
+
+def _exact(x: torch.Tensor, w: torch.Tensor, gc: GemmConfig, seed: int) -> torch.Tensor:
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    xa = x.detach().to("cpu", dtype).numpy()
+    wa = w.detach().to("cpu", dtype).numpy()
+    res = np_matmul(xa, np.swapaxes(wa, -1, -2), model=gc.model, seed=seed)
+    return torch.from_numpy(np.ascontiguousarray(res))
+
+
+def _chunked(x: torch.Tensor, w: torch.Tensor, m: AccumModel, seed: int) -> torch.Tensor:
+    """Chunk sums in the working dtype, rounded to acc; chunk sums added with per-addition rounding."""
+    K, c = x.shape[-1], m.chunk
+    nc = -(-K // c)
+    pad = nc * c - K
+    if pad:
+        x = torch.nn.functional.pad(x, (0, pad))
+        w = torch.nn.functional.pad(w, (0, pad))
+    xs = x.reshape(*x.shape[:-1], nc, c).movedim(-2, -3)  # (..., nc, M, c)
+    ws = w.reshape(*w.shape[:-1], nc, c).movedim(-2, -3)  # (..., nc, N, c)
+    parts = torch.matmul(xs, ws.transpose(-1, -2))  # (..., nc, M, N)
+    wide = torch.float64
+    s = None
+    for i in range(nc):
+        p = round_tensor(parts.select(-3, i), m.acc, m.rounding, saturate=m.saturate, seed=(seed + 2 * i) % _SEED_MOD)
+        if s is None:
+            s = p.to(wide)
+            continue
+        s = round_tensor(s + p.to(wide), m.acc, m.rounding, saturate=m.saturate, seed=(seed + 2 * i + 1) % _SEED_MOD)
+    return s.to(x.dtype)
+
+
+def gemm_nt(x: torch.Tensor, w: torch.Tensor, gc: GemmConfig, seed: int) -> torch.Tensor:
+    """``x @ w^T`` under ``gc``; a new tensor on x's device (no autograd)."""
+    if gc.mode is GemmMode.FLOAT32 or gc.model is None:
+        return torch.matmul(x, w.transpose(-1, -2))
+    m = gc.model
+    out_dtype = x.dtype
+    shift = 0
+    if gc.scaling is Scaling.TENSOR:
+        ka, kb = _pow2_scale(x, m.a_format), _pow2_scale(w, m.b_format)
+        x, w, shift = x * 2.0**ka, w * 2.0**kb, ka + kb
+    out_fmt = getattr(m, "out_format", None) if isinstance(m, AccumModel) else None
+    if gc.mode is GemmMode.EXACT:
+        mm = m.replace(out_format=None) if (shift and out_fmt is not None) else m
+        y = _exact(x, w, GemmConfig(mm, gc.mode), seed).to(x.device)
+        if not (shift and out_fmt is not None):
+            out_fmt = None
+    else:
+        xq = _round_operand(x, m.a_format, m.operand_rounding, (seed + 3) % _SEED_MOD)
+        wq = _round_operand(w, m.b_format, m.operand_rounding, (seed + 4) % _SEED_MOD)
+        if gc.mode is GemmMode.CHUNK:
+            y = _chunked(xq, wq, m, seed)
+        else:
+            y = torch.matmul(xq, wq.transpose(-1, -2))
+    if shift:
+        half = -shift // 2
+        y = y * 2.0**half * 2.0 ** (-shift - half)
+    if out_fmt is not None:
+        mode = m.out_rounding if isinstance(m, AccumModel) else m.rounding
+        y = round_tensor(y, out_fmt, mode, seed=(seed + 5) % _SEED_MOD)
+    return y.to(out_dtype)
+
+
+@torch.library.custom_op("lowprec::emulated_gemm", mutates_args=())
+def _emulated_gemm_op(x: torch.Tensor, w: torch.Tensor, config: str, seed: torch.Tensor) -> torch.Tensor:
+    cfg = EmulationConfig.from_json(config)
+    return gemm_nt(x, w, cfg.forward, int(seed)).contiguous()
+
+
+@_emulated_gemm_op.register_fake
+def _(x, w, config, seed):
+    return x.new_empty((*x.shape[:-1], w.shape[-2]))
+
+
+def _setup(ctx, inputs, output):
+    x, w, config, seed = inputs
+    ctx.save_for_backward(x, w)
+    ctx.config, ctx.seed = config, seed
+
+
+def _backward(ctx, dy):
+    x, w = ctx.saved_tensors
+    cfg = EmulationConfig.from_json(ctx.config)
+    _, s_ig, s_wg = grad_seeds(int(ctx.seed))
+    dx = dw = None
+    if ctx.needs_input_grad[0]:
+        dx = _gemm_nt_op(dy, w.transpose(-1, -2), _json(cfg.input_grad), s_ig)
+    if ctx.needs_input_grad[1]:
+        dw = _gemm_nt_op(dy.transpose(-1, -2), x.transpose(-1, -2), _json(cfg.weight_grad), s_wg)
+    return dx, dw, None, None
+
+
+@torch.library.custom_op("lowprec::gemm_nt", mutates_args=())
+def _gemm_nt_op(x: torch.Tensor, w: torch.Tensor, config: str, seed: int) -> torch.Tensor:
+    return gemm_nt(x, w, _gemm_from_json(config), seed).contiguous()
+
+
+@_gemm_nt_op.register_fake
+def _(x, w, config, seed):
+    return x.new_empty((*x.shape[:-1], w.shape[-2]))
+
+
+@lru_cache(maxsize=512)
+def _json(cfg: EmulationConfig | GemmConfig) -> str:
+    return json.dumps(cfg.to_dict())
+
+
+def _gemm_from_json(s: str) -> GemmConfig:
+    return EmulationConfig.from_json('{"forward": ' + s + "}").forward
+
+
+_emulated_gemm_op.register_autograd(_backward, setup_context=_setup)
+
+
+def emulated_gemm(x: torch.Tensor, w: torch.Tensor, cfg: EmulationConfig, seed: torch.Tensor) -> torch.Tensor:
+    """``x @ w^T`` with autograd: forward, input-gradient and weight-gradient GEMMs under ``cfg``."""
+    return _emulated_gemm_op(x, w, _json(cfg), seed)
