@@ -125,7 +125,7 @@ def gemm_nt(x: torch.Tensor, w: torch.Tensor, gc: GemmConfig, seed: int) -> torc
 @torch.library.custom_op("lowprec::emulated_gemm", mutates_args=())
 def _emulated_gemm_op(x: torch.Tensor, w: torch.Tensor, config: str, seed: torch.Tensor) -> torch.Tensor:
     cfg = EmulationConfig.from_json(config)
-    return gemm_nt(x, w, cfg.forward, int(seed)).contiguous()
+    return gemm_nt(x, w, cfg.forward, grad_seeds(int(seed))[0]).contiguous()
 
 
 @_emulated_gemm_op.register_fake
@@ -142,22 +142,22 @@ def _setup(ctx, inputs, output):
 def _backward(ctx, dy):
     x, w = ctx.saved_tensors
     cfg = EmulationConfig.from_json(ctx.config)
-    _, s_ig, s_wg = grad_seeds(int(ctx.seed))
     dx = dw = None
     if ctx.needs_input_grad[0]:
-        dx = _gemm_nt_op(dy, w.transpose(-1, -2), _json(cfg.input_grad), s_ig)
+        dx = _gemm_nt_op(dy, w.transpose(-1, -2), _json(cfg.input_grad), ctx.seed, 1)
     if ctx.needs_input_grad[1]:
-        dw = _gemm_nt_op(dy.transpose(-1, -2), x.transpose(-1, -2), _json(cfg.weight_grad), s_wg)
+        dw = _gemm_nt_op(dy.transpose(-1, -2), x.transpose(-1, -2), _json(cfg.weight_grad), ctx.seed, 2)
     return dx, dw, None, None
 
 
 @torch.library.custom_op("lowprec::gemm_nt", mutates_args=())
-def _gemm_nt_op(x: torch.Tensor, w: torch.Tensor, config: str, seed: int) -> torch.Tensor:
-    return gemm_nt(x, w, _gemm_from_json(config), seed).contiguous()
+def _gemm_nt_op(x: torch.Tensor, w: torch.Tensor, config: str, seed: torch.Tensor, which: int) -> torch.Tensor:
+    """One GEMM of the three (which = 0, 1, 2: forward, input-gradient, weight-gradient seed)."""
+    return gemm_nt(x, w, _gemm_from_json(config), grad_seeds(int(seed))[which]).contiguous()
 
 
 @_gemm_nt_op.register_fake
-def _(x, w, config, seed):
+def _(x, w, config, seed, which):
     return x.new_empty((*x.shape[:-1], w.shape[-2]))
 
 

@@ -85,8 +85,8 @@ def _scale(m: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
     Two products with normal powers of two, the first exact: ``m * 2**t1`` stays in [2**-61, 4), and
     ``2**t2`` with ``t2 = clamp(t, -1022, 1023)`` does the single rounding (to a subnormal, to inf or
-    to 0). Where ``t1`` is clamped the exact result is below a quarter of the least subnormal, or
-    beyond the largest double, and rounds to the same 0 or inf.
+    to 0). Where ``t1`` is clamped the exact result is below 2**-1082 or at least 2**1024, and rounds
+    to the same 0 or inf. Zeros, infinities and NaN pass through unchanged.
     """
     t2 = t.clamp(-1022, 1023)
     t1 = (t - t2).clamp(-60, 2)
@@ -133,7 +133,7 @@ def _increment(
     if odd is None:
         odd = torch.fmod(q, 2.0) == 1
     if mode is Rounding.NEAREST:
-        return (frac > 0.5) | ((frac == 0.5) & odd)
+        return frac > 0.5
     if mode is Rounding.NEAREST_AWAY:
         return frac >= 0.5
     if mode is Rounding.TOWARD_ZERO:
