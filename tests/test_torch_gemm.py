@@ -149,7 +149,10 @@ def test_conv2d_is_the_im2col_gemm_bit_for_bit():
     assert np.array_equal(bits(y.permute(0, 2, 3, 1).reshape(128, 5)), bits(ref))
 
 
-@pytest.mark.parametrize(("sa", "sb"), [((6, 40), (40, 5)), ((3, 6, 40), (40, 5)), ((2, 1, 6, 40), (3, 40, 5)), ((40,), (40, 5)), ((6, 40), (40,))])
+@pytest.mark.parametrize(
+    ("sa", "sb"),
+    [((6, 40), (40, 5)), ((3, 6, 40), (40, 5)), ((2, 1, 6, 40), (3, 40, 5)), ((40,), (40, 5)), ((6, 40), (40,))],
+)
 def test_matmul_shapes_and_values(sa, sb):
     a, b = randn(*sa, seed=1), randn(*sb, seed=2)
     y = LF.matmul(a, b, IBM)
@@ -230,7 +233,11 @@ def test_config_bad_input(call, exc, match):
         (lambda: LF.linear(torch.ones(2, 3, dtype=torch.int64), torch.ones(4, 3), config=IBM), TypeError, "floating"),
         (lambda: LF.linear(torch.ones(2, 3), torch.ones(4, 3), config="no-such-profile"), ValueError, "profile"),
         (lambda: LF.conv2d(torch.ones(1, 3, 5, 5), torch.ones(2, 4, 3, 3), config=IBM), ValueError, "channels"),
-        (lambda: LF.conv2d(torch.ones(1, 3, 5, 5), torch.ones(2, 3, 3, 3), padding="full", config=IBM), ValueError, "padding"),
+        (
+            lambda: LF.conv2d(torch.ones(1, 3, 5, 5), torch.ones(2, 3, 3, 3), padding="full", config=IBM),
+            ValueError,
+            "padding",
+        ),
         (lambda: LF.conv2d(torch.ones(1, 3, 2, 2), torch.ones(2, 3, 3, 3), config=IBM), ValueError, "smaller"),
         (lambda: LF.matmul(torch.ones(2, 3), torch.ones(4, 5), IBM), ValueError, "do not match"),
         (lambda: LF.bmm(torch.ones(2, 3), torch.ones(3, 5), IBM), ValueError, "3-D"),

@@ -94,7 +94,7 @@ def test_update_equals_plain_sgd_without_formats():
         b(x).square().mean().backward()
         lp_opt.step()
         ref.step()
-    for pa, pb in zip(a.parameters(), b.parameters()):
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         torch.testing.assert_close(pa, pb, rtol=1e-6, atol=1e-7)  # float64 update vs float32 update
 
 

@@ -72,9 +72,7 @@ def _resolve_specs(config: Any) -> tuple[dict[str, Any], list[tuple[str, re.Patt
     return exact, regex, default
 
 
-def emulate_(
-    model: nn.Module, config: Any, filter_fn: Callable[[nn.Module, str], bool] | None = None
-) -> nn.Module:
+def emulate_(model: nn.Module, config: Any, filter_fn: Callable[[nn.Module, str], bool] | None = None) -> nn.Module:
     """Convert a model's ``nn.Linear`` and ``nn.Conv2d`` layers to emulated ones, in place.
 
     Parameters
@@ -192,9 +190,7 @@ class emulation(TorchFunctionMode):  # noqa: N801 - used as a context manager, l
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         cfg = self.config
-        if cfg is not None and all(
-            not isinstance(a, torch.Tensor) or a.dtype.is_floating_point for a in args[:2]
-        ):
+        if cfg is not None and all(not isinstance(a, torch.Tensor) or a.dtype.is_floating_point for a in args[:2]):
             if func in (F.linear, torch._C._nn.linear):
                 return LF.linear(*args, **kwargs, config=cfg, seed=self._next_seed())
             if func in (F.conv2d, torch.conv2d):

@@ -161,7 +161,7 @@ def plot(results: Sequence[RunResult], path: str) -> None:
     kinds = sorted({r.model for r in results}, key=MODELS.index)
     fig, axes = plt.subplots(1, len(kinds), figsize=(5.2 * len(kinds), 3.8), squeeze=False)
     colors = {"float32": "tab:blue", "ibm-fp8-2018": "tab:green", "acc8": "tab:red"}
-    for ax, kind in zip(axes[0], kinds):
+    for ax, kind in zip(axes[0], kinds, strict=True):
         for r in results:
             if r.model == kind:
                 ep = np.arange(1, len(r.test_acc) + 1)
@@ -194,7 +194,7 @@ def table(results: Sequence[RunResult]) -> str:
             ratio = f"{step / t32:.1f}x" if t32 else "-"
             rows.append((kind, recipe, f"{acc:.1f}", str(len(rs)), f"{sec:.1f}", ratio))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

@@ -105,7 +105,9 @@ def conv2d(
         raise ValueError(f"x must be (N, C, H, W) or (C, H, W), got shape {tuple(x.shape)}")
     O, Cg, kh, kw = weight.shape
     if x.shape[1] != Cg * groups or O % groups:
-        raise ValueError(f"x has {x.shape[1]} channels; weight {tuple(weight.shape)} with groups={groups} needs {Cg * groups}")
+        raise ValueError(
+            f"x has {x.shape[1]} channels; weight {tuple(weight.shape)} with groups={groups} needs {Cg * groups}"
+        )
     st, dil = _pair(stride, "stride"), _pair(dilation, "dilation")
     if isinstance(padding, str):
         if padding == "valid":
@@ -113,7 +115,7 @@ def conv2d(
         elif padding == "same":
             if st != (1, 1):
                 raise ValueError("padding='same' needs stride 1")
-            tot = [d * (k - 1) for d, k in zip(dil, (kh, kw))]
+            tot = [d * (k - 1) for d, k in zip(dil, (kh, kw), strict=True)]
             x = F.pad(x, (tot[1] // 2, tot[1] - tot[1] // 2, tot[0] // 2, tot[0] - tot[0] // 2))
             pad = (0, 0)
         else:

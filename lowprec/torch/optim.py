@@ -40,7 +40,12 @@ class LossScaler:
     """
 
     def __init__(
-        self, scale: float = 2.0**16, dynamic: bool = True, growth: float = 2.0, backoff: float = 0.5, interval: int = 2000
+        self,
+        scale: float = 2.0**16,
+        dynamic: bool = True,
+        growth: float = 2.0,
+        backoff: float = 0.5,
+        interval: int = 2000,
     ) -> None:
         for name, v in (("scale", scale), ("growth", growth), ("backoff", backoff)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
@@ -277,7 +282,7 @@ class LowPrecisionOptimizer:
     def load_state_dict(self, d: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(d["optimizer"])
         self.scaler.load_state_dict(d["scaler"])
-        self.master = {p: m.clone() for p, m in zip(self._params, d["master"]) if m is not None}
+        self.master = {p: m.clone() for p, m in zip(self._params, d["master"], strict=True) if m is not None}
         self.steps, self.skipped_steps, self.seed = int(d["steps"]), int(d["skipped_steps"]), int(d["seed"])
 
     def __repr__(self) -> str:
