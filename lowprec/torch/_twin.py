@@ -47,7 +47,7 @@ _M2 = _s64(0x94D049BB133111EB)
 # --- uint64 on int64 --------------------------------------------------------------------------------
 def _shr(z: torch.Tensor, s: int) -> torch.Tensor:
     """Logical right shift of uint64 bit patterns held in int64, ``0 < s < 64``."""
-    return (z >> s) & ((1 << (64 - s)) - 1)
+    return z >> s
 
 
 def _unsigned_less(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -133,7 +133,7 @@ def _increment(
     if odd is None:
         odd = torch.fmod(q, 2.0) == 1
     if mode is Rounding.NEAREST:
-        return frac > 0.5
+        return (frac > 0.5) | ((frac == 0.5) & odd)
     if mode is Rounding.NEAREST_AWAY:
         return frac >= 0.5
     if mode is Rounding.TOWARD_ZERO:
