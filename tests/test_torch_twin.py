@@ -202,7 +202,7 @@ def test_e8m0_scales(dtype, mode, sr_bits):
 @pytest.mark.parametrize(("mode", "sr_bits"), MODES, ids=MODE_IDS)
 def test_no_subnormals_at_the_input_types_emin(mode, sr_bits):
     """Formats without subnormals whose emin is the input type's own flush the input's subnormals to the
-    grid {0, 2**emin}, as the reference and the spec say (the compiled kernel keeps them here)."""
+    grid {0, 2**emin}, as the reference and the spec say; so do the compiled kernel and the twin."""
     cases = [
         (lp.FloatFormat(8, 7, subnormals=False), np.float32),
         (lp.FloatFormat(11, 40, subnormals=False), np.float64),
@@ -213,6 +213,8 @@ def test_no_subnormals_at_the_input_types_emin(mode, sr_bits):
         for saturate in (False, True):
             want = ref.quantize(x, fmt, mode, saturate, sr_bits, key)
             _assert_same(quantize_twin(torch.from_numpy(x), fmt, mode, saturate, sr_bits, key), want, x)
+            kernel = lp.quantize(x, fmt, mode.value, saturate=saturate, sr_bits=sr_bits, seed=SEED)
+            _assert_same(torch.from_numpy(kernel), want, x)
 
 
 # --- tensor handling ---------------------------------------------------------------------------------------
@@ -274,6 +276,23 @@ def test_default_threads():
             _check(x, CAT["int8"], mode, sr_bits, None)
     finally:
         torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("fmt", [lp.FixedFormat(8, 0), CAT["fp16"]], ids=str)
+def test_stochastic_sticky_bit(fmt):
+    """Exact stochastic rounding compares u with floor(frac * 2**64) | sticky: a fraction just above
+    u / 2**64 rounds up, one equal to it does not (met only where a word is small and even)."""
+    key = ref.stream_key(SEED)
+    u = ref.random_words(key, 0, 2**16)
+    idx = np.flatnonzero((u < 2**52) & (u % 2 == 0))[:4]
+    assert idx.size, "no small even word in range"
+    unit = 1.0 if isinstance(fmt, lp.FixedFormat) else fmt.min_subnormal
+    x = np.full(2**16, 0.25 * unit)
+    for i, delta in zip(idx, [0.5, 0.0, 0.5, 1.0], strict=False):
+        x[i] = (float(u[i]) + delta) * 2.0**-64 * unit  # exact: at most 53 significant bits
+    got = quantize_twin(torch.from_numpy(x), fmt, Rounding.STOCHASTIC, key=key)
+    _assert_same(got, lp.quantize(x, fmt, "stochastic", seed=SEED), x)
+    assert got[idx[0]] == unit
 
 
 def test_same_key_same_result():

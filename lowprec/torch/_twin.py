@@ -47,7 +47,7 @@ _M2 = _s64(0x94D049BB133111EB)
 # --- uint64 on int64 --------------------------------------------------------------------------------
 def _shr(z: torch.Tensor, s: int) -> torch.Tensor:
     """Logical right shift of uint64 bit patterns held in int64, ``0 < s < 64``."""
-    return z >> s
+    return (z >> s) & ((1 << (64 - s)) - 1)
 
 
 def _unsigned_less(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

@@ -80,7 +80,7 @@ template <class T> struct Lowered {
   int sr_bits;   // r (stochastic rounding with r random bits)
   S dN;          // region N shift, M - m
   S dS0;         // region S shift: dS = dS0 - max(E, 1), E the biased exponent field of x
-  U norm_pat;    // pattern of 2^emin when region S is reachable (emin > 1 - B), else 0
+  U norm_pat;    // pattern of 2^emin when region S is reachable, else 0
   U maxpat;      // pattern of the target's max (clamped to the input type's inf)
   U ovf_pos, ovf_neg;  // result of an overflow, by sign: maxpat, INF or QNAN
   U inf_val;     // result for an infinite input
@@ -97,7 +97,9 @@ template <class T> struct Lowered {
     sr_bits = p.sr_bits;
     dN = M - m;
     dS0 = S(M - mS) + S(p.emin) + S(B);
-    const bool reach_S = p.emin > 1 - B;
+    // Region S: the target's subnormal range below 2^emin, or, for a target without subnormals
+    // whose emin is the input type's own, the input's subnormals (flushed to 0 or 2^emin).
+    const bool reach_S = p.emin > 1 - B || !p.subnormals;
     norm_pat = reach_S ? U(p.emin + B) << M : U(0);
     ebias_shift = U(S(1 - p.emin - B));
     code_shiftS = U(m - mS);
