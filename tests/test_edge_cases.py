@@ -149,3 +149,22 @@ def test_exponent_only_format_ties_to_even_code():
     # 3 = 1.5 * 2: between 2 (code 4, even) and 4 (code 5): goes to 2; 6 between 4 (5) and 8 (6): 8;
     # 0.75 between 0.5 (code 2) and 1 (code 3): 0.5; 1.5 between 1 (code 3) and 2 (code 4): 2
     assert q([3.0, 6.0, 0.75, 1.5], f) == [2.0, 8.0, 0.5, 2.0]
+
+
+@pytest.mark.parametrize("mode", ["nearest", "up", "down", "toward_zero", "odd"])
+def test_no_subnormals_at_the_input_types_own_emin(mode):
+    """bf16 without subnormals on float32 input (and its float64 analogue): input subnormals go to 0
+    or 2**emin, as the reference rounds them."""
+    from lowprec import _reference as ref
+    from lowprec.rounding import Rounding
+
+    for fmt, dtype, emin in (
+        (lp.FloatFormat(8, 7, subnormals=False), np.float32, -126),
+        (lp.FloatFormat(11, 40, subnormals=False), np.float64, -1022),
+    ):
+        tiny = np.ldexp(1.0, emin)
+        x = np.array([tiny / 3, -tiny / 2, tiny * 0.75, -tiny * 0.25, tiny * (1 - 2.0**-20)], dtype=dtype)
+        got = lp.quantize(x, fmt, mode)
+        want = ref.quantize(x, fmt, Rounding(mode))
+        assert np.array_equal(got.view(f"u{x.itemsize}"), want.view(f"u{x.itemsize}"))
+        assert set(np.abs(got).tolist()) <= {0.0, tiny}
