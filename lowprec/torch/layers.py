@@ -24,6 +24,13 @@ class _Emulated:
     emulation: EmulationConfig
     _lp_original: type
 
+    def _attach(self, config: Any, original: type) -> None:
+        cfg = as_config(config)
+        if cfg is None:
+            raise ValueError("config must describe an emulation, got None")
+        self.emulation = cfg
+        self._lp_original = original
+
     def extra_repr(self) -> str:  # type: ignore[override]
         base = super().extra_repr()  # type: ignore[misc]
         return f"{base}, emulation={self.emulation.name or 'custom'}"
@@ -34,11 +41,7 @@ class EmulatedLinear(_Emulated, nn.Linear):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, config: Any, **kw: Any) -> None:
         super().__init__(in_features, out_features, bias, **kw)
-        cfg = as_config(config)
-        if cfg is None:
-            raise ValueError("config must describe an emulation, got None")
-        self.emulation = cfg
-        self._lp_original = nn.Linear
+        self._attach(config, nn.Linear)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return LF.linear(x, self.weight, self.bias, self.emulation)
@@ -49,11 +52,7 @@ class EmulatedConv2d(_Emulated, nn.Conv2d):
 
     def __init__(self, *args: Any, config: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
-        cfg = as_config(config)
-        if cfg is None:
-            raise ValueError("config must describe an emulation, got None")
-        self.emulation = cfg
-        self._lp_original = nn.Conv2d
+        self._attach(config, nn.Conv2d)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.padding_mode != "zeros":
