@@ -33,7 +33,9 @@ def mix64(z: np.ndarray) -> np.ndarray:
 def stream_key(seed: int, stream: int = 0) -> int:
     """Key of the random stream for (seed, stream): ``mix64(seed + (stream + 1) * golden)``."""
     z = (int(seed) + (int(stream) + 1) * int(_GOLDEN)) & _MASK64
-    return int(mix64(np.array([z], dtype=np.uint64))[0])
+    z = ((z ^ (z >> 30)) * int(_M1)) & _MASK64  # mix64 on a Python int
+    z = ((z ^ (z >> 27)) * int(_M2)) & _MASK64
+    return z ^ (z >> 31)
 
 
 def random_words(key: int, first: int, n: int) -> np.ndarray:

@@ -17,7 +17,8 @@ import torch
 
 from .. import _reference as ref
 from .._quantize import _check_fits as np_check_fits
-from .._quantize import _check_seed, _check_sr_bits
+from .._native import core, default_threads
+from .._quantize import _check_seed, _check_sr_bits, _params
 from .._quantize import quantize as np_quantize
 from ..formats import FixedFormat, FloatFormat, ScaleFormat, format
 from ..rounding import Rounding, rounding_mode
@@ -90,6 +91,14 @@ def np_check_fits_any(fmt: Any) -> None:
         np_check_fits(fmt, np.dtype("float32"))
 
 
+@lru_cache(maxsize=512)
+def _kernel_params(fmt: Any, mode: Rounding, saturate: bool | None, sr_bits: int | None, dtype: torch.dtype):
+    """The compiled kernel's parameter tuple (random key left at 0) for float formats, else None."""
+    if core is None or not isinstance(fmt, FloatFormat) or dtype not in (torch.float32, torch.float64):
+        return None
+    return _params(fmt, mode, bool(saturate), sr_bits, 0, False)
+
+
 def round_tensor(
     x: torch.Tensor,
     fmt: Any,
@@ -104,17 +113,28 @@ def round_tensor(
 
     The random word of flattened element i is the one :func:`lowprec.quantize` draws for ``seed``.
     """
-    _check_fits(fmt, x.dtype)
+    _check_fits_cached(fmt, x.dtype)
     work = x if x.dtype in (torch.float32, torch.float64) else x.float()
     use_kernel = backend == "kernel" or (backend == "auto" and work.device.type == "cpu")
+    key = ref.stream_key(seed) if mode.is_stochastic else 0
     if use_kernel:
-        src = work.detach().cpu().contiguous().numpy()
-        res = np_quantize(src, fmt, mode, saturate=saturate, sr_bits=sr_bits, seed=seed, n_threads=None)
-        out = torch.from_numpy(np.asarray(res)).to(x.device)
+        src = work.detach().cpu().contiguous()
+        params = _kernel_params(fmt, mode, saturate, sr_bits, src.dtype)
+        if params is not None:  # float formats: straight to the kernel (arguments checked above)
+            out = torch.empty_like(src)
+            core.quantize(src.view(-1).numpy(), out.view(-1).numpy(), params[:8] + (key,) + params[9:], default_threads())
+        else:
+            res = np_quantize(src.numpy(), fmt, mode, saturate=saturate, sr_bits=sr_bits, seed=seed)
+            out = torch.from_numpy(np.asarray(res))
+        out = out.to(x.device)
     else:
-        key = ref.stream_key(seed) if mode.is_stochastic else 0
         out = quantize_twin(work.detach(), fmt, mode, saturate, sr_bits, key)
     return out if out.dtype == x.dtype else out.to(x.dtype)
+
+
+@lru_cache(maxsize=512)
+def _check_fits_cached(fmt: Any, dtype: torch.dtype) -> None:
+    _check_fits(fmt, dtype)
 
 
 def _saturate_arg(s: int) -> bool | None:
@@ -165,10 +185,13 @@ def _backward(ctx, grad):
 _quantize_op.register_autograd(_backward, setup_context=_setup)
 
 
+_ZERO_SEED = torch.zeros((), dtype=torch.int64)
+
+
 def _seed_tensor(seed: Any, stochastic: bool) -> torch.Tensor:
     if seed is None:
         if not stochastic:
-            return torch.zeros((), dtype=torch.int64)
+            return _ZERO_SEED  # read, never written
         return torch.randint(0, 2**62, (), dtype=torch.int64)  # torch's generator: torch.manual_seed applies
     if isinstance(seed, torch.Tensor):
         if seed.numel() != 1 or seed.dtype.is_floating_point or seed.dtype.is_complex:

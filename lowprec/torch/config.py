@@ -22,7 +22,7 @@ import enum
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from ..accum import AccumModel, BlockFMA
@@ -101,7 +101,7 @@ class GemmConfig:
         object.__setattr__(self, "mode", mode)
         object.__setattr__(self, "scaling", scaling)
 
-    @property
+    @cached_property
     def stochastic(self) -> bool:
         """Whether the GEMM draws random bits (stochastic operand, accumulator or output rounding)."""
         m = self.model
@@ -215,8 +215,9 @@ class EmulationConfig:
         """Every GEMM is the plain float32 one."""
         return all(g.mode is GemmMode.FLOAT32 for g in self.gemms.values())
 
-    @property
+    @cached_property
     def stochastic(self) -> bool:
+        """Whether any GEMM draws random bits."""
         return any(g.stochastic for g in self.gemms.values())
 
     def replace(self, **changes: Any) -> EmulationConfig:

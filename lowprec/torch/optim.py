@@ -229,7 +229,7 @@ class LowPrecisionOptimizer:
             with torch.enable_grad():
                 loss = closure()
         live = [(i, p) for i, p in enumerate(self._params) if p.grad is not None]
-        if any(not torch.isfinite(p.grad).all() for _, p in live):
+        if live and not torch.isfinite(torch.stack(torch._foreach_norm([p.grad for _, p in live], float("inf")))).all():
             self.scaler.update(True)
             self.skipped_steps += 1
             return loss
