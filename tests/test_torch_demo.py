@@ -25,7 +25,7 @@ def test_ibm_fp8_matches_float32(runs):
 
 
 def test_8bit_accumulator_is_clearly_worse(runs):
-    # measured: float32 95.0 %, acc8 85.6 % (mean of 3 seeds, 4 epochs)
+    # measured: float32 95.0 %, ibm-fp8-2018 94.8 %, acc8 86.4 % (mean of 3 seeds, 4 epochs)
     f32, acc8 = np.mean(runs["float32"]), np.mean(runs["acc8"])
     assert acc8 <= f32 - 0.05, runs
     assert max(runs["acc8"]) < min(runs["ibm-fp8-2018"]), runs

@@ -60,9 +60,9 @@ def load_digits_split(seed: int = 0) -> tuple[torch.Tensor, ...]:
 
 
 def make_model(kind: str) -> nn.Module:
-    """``mlp``: 64-128-10; ``cnn``: two 3x3 conv layers (16, 32 channels) with pooling, then 10."""
+    """``mlp``: 64-128-128-10; ``cnn``: two 3x3 conv layers (16, 32 channels) with pooling, then 10."""
     if kind == "mlp":
-        return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+        return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10))
     if kind == "cnn":
         return nn.Sequential(
             nn.Unflatten(1, (1, 8, 8)),
