@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from .. import _reference as ref
-from .._quantize import _check_fits as np_check_fits
 from .._native import core, default_threads
+from .._quantize import _check_fits as np_check_fits
 from .._quantize import _check_seed, _check_sr_bits, _params
 from .._quantize import quantize as np_quantize
 from ..formats import FixedFormat, FloatFormat, ScaleFormat, format
@@ -122,7 +122,8 @@ def round_tensor(
         params = _kernel_params(fmt, mode, saturate, sr_bits, src.dtype)
         if params is not None:  # float formats: straight to the kernel (arguments checked above)
             out = torch.empty_like(src)
-            core.quantize(src.view(-1).numpy(), out.view(-1).numpy(), params[:8] + (key,) + params[9:], default_threads())
+            keyed = params[:8] + (key,) + params[9:]
+            core.quantize(src.view(-1).numpy(), out.view(-1).numpy(), keyed, default_threads())
         else:
             res = np_quantize(src.numpy(), fmt, mode, saturate=saturate, sr_bits=sr_bits, seed=seed)
             out = torch.from_numpy(np.asarray(res))
