@@ -344,6 +344,15 @@ def _isa_lines() -> list[str]:
     return out
 
 
+def machine_lines() -> list[str]:
+    """Markdown header of a report: date, machine, lowprec configuration, versions."""
+    out = [f"### Machine ({datetime.datetime.now().astimezone().isoformat(timespec='minutes')})", ""]
+    out += [f"- {k}: {v}" for k, v in machine().items()]
+    out.append("- lowprec.show_config(): " + ", ".join(_isa_lines()))
+    out.append("- versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
+    return out
+
+
 def _fmt_rate(v: float) -> str:
     return f"{v / 1e9:.2f} G" if v >= 1e9 else f"{v / 1e6:.1f} M"
 
@@ -409,13 +418,7 @@ def main(argv=None) -> int:
     t_mc = tf[f"ref|{best}"]
     torch_threads = str(sys.modules["torch"].get_num_threads()) if "torch" in sys.modules else "n/a"
 
-    out: list[str] = []
-    out.append(f"### Machine ({datetime.datetime.now().astimezone().isoformat(timespec='minutes')})")
-    out.append("")
-    for k, v in machine().items():
-        out.append(f"- {k}: {v}")
-    out.append("- lowprec.show_config(): " + ", ".join(_isa_lines()))
-    out.append("- versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
+    out: list[str] = machine_lines()
     out.append(
         f"- run: matmul M = N = K = {size} float32, sum over 2^{sum_log2} float32 terms; lowprec n_threads={threads}, "
         f"numpy OpenBLAS threads={blas_nt}, torch threads={torch_threads}; median of {reps} interleaved rounds "

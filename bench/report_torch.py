@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import dataclasses
-import datetime
 import gc
 import os
 import statistics
@@ -54,8 +53,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import torch  # noqa: E402
-from _bench_common import emit_report, machine, versions  # noqa: E402
-from report_accum import BUSY_SHARE, SETTLE_S, OtherLoad, _isa_lines, time_interleaved  # noqa: E402
+from _bench_common import emit_report  # noqa: E402
+from report_accum import BUSY_SHARE, SETTLE_S, OtherLoad, machine_lines, time_interleaved  # noqa: E402
 from torch import nn  # noqa: E402
 
 from lowprec._native import default_threads  # noqa: E402
@@ -283,13 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     if lp_threads != threads:
         problems.append(f"lowprec's OpenMP default is {lp_threads} threads, not {threads}")
     rt = ", ".join(os.path.basename(p) for p in runtimes) or "none found"
-    out: list[str] = []
-    out.append(f"### Machine ({datetime.datetime.now().astimezone().isoformat(timespec='minutes')})")
-    out.append("")
-    for k, v in machine().items():
-        out.append(f"- {k}: {v}")
-    out.append("- lowprec.show_config(): " + ", ".join(_isa_lines()))
-    out.append("- versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
+    out: list[str] = machine_lines()
     out.append(
         f"- run: digits, batch {BATCH}, {args.batches} fixed batches cycled; torch threads={torch.get_num_threads()}, "
         f"lowprec OpenMP default threads={lp_threads}, OpenMP runtimes loaded: {rt} (torch's and lowprec's parallel "
