@@ -344,6 +344,19 @@ def _isa_lines() -> list[str]:
     return out
 
 
+def load_lines(other_share: float | None) -> list[str]:
+    """The report line on other processes' CPU share, flagged when it disturbs the timings."""
+    if other_share is None:
+        return []
+    warn = (
+        " -- **busy machine: timings disturbed** (with threads equal to the core count, an OpenMP parallel "
+        "region waits a scheduler tick, ~4 ms, whenever another process holds a core)"
+        if other_share > BUSY_SHARE
+        else ""
+    )
+    return [f"- other processes used {100 * other_share:.0f}% of the CPUs during the interleaved rounds{warn}"]
+
+
 def machine_lines() -> list[str]:
     """Markdown header of a report: date, machine, lowprec configuration, versions."""
     out = [f"### Machine ({datetime.datetime.now().astimezone().isoformat(timespec='minutes')})", ""]
@@ -426,14 +439,7 @@ def main(argv=None) -> int:
         f"{elapsed:.0f} s in all"
     )
     busy = other_share is not None and other_share > BUSY_SHARE
-    if other_share is not None:
-        warn = (
-            " -- **busy machine: timings disturbed** (with n_threads equal to the core count, a lowprec parallel "
-            "region waits a scheduler tick, ~4 ms, whenever another process holds a core)"
-            if busy
-            else ""
-        )
-        out.append(f"- other processes used {100 * other_share:.0f}% of the CPUs during the interleaved rounds{warn}")
+    out += load_lines(other_share)
     out.append("")
     out.append("| reference | time | rate |")
     out.append("|---|---|---|")

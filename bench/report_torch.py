@@ -54,7 +54,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import torch  # noqa: E402
 from _bench_common import emit_report  # noqa: E402
-from report_accum import BUSY_SHARE, SETTLE_S, OtherLoad, machine_lines, time_interleaved  # noqa: E402
+from report_accum import BUSY_SHARE, SETTLE_S, OtherLoad, load_lines, machine_lines, time_interleaved  # noqa: E402
 from torch import nn  # noqa: E402
 
 from lowprec._native import default_threads  # noqa: E402
@@ -290,14 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.settle:g} s idle before each sample, {elapsed:.0f} s in all"
     )
     busy = other_share is not None and other_share > BUSY_SHARE
-    if other_share is not None:
-        warn = (
-            " -- **busy machine: timings disturbed** (with threads equal to the core count, an OpenMP parallel "
-            "region waits a scheduler tick, ~4 ms, whenever another process holds a core)"
-            if busy
-            else ""
-        )
-        out.append(f"- other processes used {100 * other_share:.0f}% of the CPUs during the interleaved rounds{warn}")
+    out += load_lines(other_share)
     n_met = n_targets = 0
     for kind in args.models:
         t32 = tm[f"{kind}|{REFERENCE.key}"]
@@ -347,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     out.append(
         "Breakdown rows: `fp32-lpopt` keeps float32 GEMMs and adds the LowPrecisionOptimizer (its cost alone); "
-        "`ibm-exact-sgd` emulates every GEMM exactly with plain SGD (the GEMM emulation's cost alone)."
+        "`ibm-exact-sgd` and `ibm-operands-sgd` emulate the GEMMs with plain SGD (the emulated layers' cost alone)."
     )
     emit_report(out, problems, args.markdown, "bench/report_torch.py")
     return 0
