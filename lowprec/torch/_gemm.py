@@ -166,8 +166,9 @@ def _json(cfg: EmulationConfig | GemmConfig) -> str:
     return json.dumps(cfg.to_dict())
 
 
+@lru_cache(maxsize=512)
 def _gemm_from_json(s: str) -> GemmConfig:
-    return EmulationConfig.from_json('{"forward": ' + s + "}").forward
+    return GemmConfig.from_dict(json.loads(s))
 
 
 _emulated_gemm_op.register_autograd(_backward, setup_context=_setup)
