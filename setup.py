@@ -41,6 +41,7 @@ ext = Extension(
         "lowprec/_core.pyx",
         "csrc/dispatch.cpp",
         "csrc/accumulate.cpp",
+        "csrc/spectral.cpp",
         "csrc/isa_baseline.cpp",
         "csrc/isa_avx2.cpp",
         "csrc/isa_avx512.cpp",

@@ -227,3 +227,149 @@ def bfma_matmul(const float[::1] A, const float[::1] B, const double[::1] C, dou
     with nogil:
         c_bfma_matmul(&A[0] if K > 0 else NULL, &B[0] if K > 0 else NULL, &C[0], &out[0], batch, M, N, K, sA, sB,
                       sC, p, mode, n_threads)
+
+
+cdef extern from "lowprec/spectral.hpp" namespace "lowprec":
+    cdef struct EntryMap:
+        int32_t mode
+        double sqrt_p
+        const double* edges
+        int32_t n_edges
+        const signed char* values
+        double t0
+        uint64_t key
+        double keep
+        int64_t n
+
+cdef extern from "lowprec/api.hpp" namespace "lowprec":
+    int c_spectral_csr_count "lowprec::spectral_csr_count"(
+        const double*, int64_t, int64_t, int64_t, int64_t, const EntryMap&, int64_t*, int) nogil
+    int c_spectral_csr_fill_i8 "lowprec::spectral_csr_fill_i8"(
+        const double*, int64_t, int64_t, int64_t, int64_t, const EntryMap&, const int64_t*, int32_t*, signed char*,
+        int) nogil
+    int c_spectral_csr_fill_f64 "lowprec::spectral_csr_fill_f64"(
+        const double*, int64_t, int64_t, int64_t, int64_t, const EntryMap&, const int64_t*, int32_t*, double*,
+        int) nogil
+    int c_spectral_pack "lowprec::spectral_pack"(
+        const double*, int64_t, int64_t, const EntryMap&, int, unsigned char*, int64_t, int) nogil
+    int c_spectral_csr_matvec_i8 "lowprec::spectral_csr_matvec_i8"(
+        int64_t, const int64_t*, const int32_t*, const signed char*, double, const double*, double*, double*,
+        int64_t, int) nogil
+    int c_spectral_csr_matvec_f64 "lowprec::spectral_csr_matvec_f64"(
+        int64_t, const int64_t*, const int32_t*, const double*, double, const double*, double*, double*, int64_t,
+        int) nogil
+    int c_spectral_packed_matvec "lowprec::spectral_packed_matvec"(
+        int64_t, const unsigned char*, int64_t, int, const double*, double, const double*, double*, double*,
+        int) nogil
+
+
+cdef EntryMap _entry_map(tuple m, const double[::1] edges, const signed char[::1] values):
+    """m = (mode, sqrt_p, t0, key, keep, n); edges/values used by the code map (may be empty)."""
+    cdef EntryMap e
+    e.mode, e.sqrt_p, e.t0, e.key, e.keep, e.n = m
+    e.n_edges = edges.shape[0]
+    e.edges = &edges[0] if edges.shape[0] else NULL
+    e.values = &values[0] if values.shape[0] else NULL
+    if e.mode == 0 and values.shape[0] != edges.shape[0] + 1:
+        raise ValueError("values must hold one entry per code")
+    return e
+
+
+def spectral_csr_count(const double[:, ::1] G, int64_t r0, int64_t c0, tuple m, const double[::1] edges,
+                       const signed char[::1] values, int64_t[::1] counts, int n_threads):
+    """Stored upper-triangle entries per row of the Gram block G (rows r0.., columns c0..)."""
+    cdef EntryMap e = _entry_map(m, edges, values)
+    if counts.shape[0] != G.shape[0]:
+        raise ValueError("counts must hold one entry per row")
+    if G.shape[0] == 0 or G.shape[1] == 0:
+        counts[:] = 0
+        return
+    with nogil:
+        c_spectral_csr_count(&G[0, 0], G.shape[0], G.shape[1], r0, c0, e, &counts[0], n_threads)
+
+
+def spectral_csr_fill(const double[:, ::1] G, int64_t r0, int64_t c0, tuple m, const double[::1] edges,
+                      const signed char[::1] values, const int64_t[::1] starts, int32_t[::1] idx, val,
+                      int n_threads):
+    """Column indices and values (int8 or float64 array) of the stored entries, row r at starts[r]."""
+    cdef EntryMap e = _entry_map(m, edges, values)
+    cdef signed char[::1] v8
+    cdef double[::1] vd
+    if starts.shape[0] != G.shape[0]:
+        raise ValueError("starts must hold one entry per row")
+    if G.shape[0] == 0 or G.shape[1] == 0 or idx.shape[0] == 0:
+        return
+    if val.dtype.itemsize == 1:
+        v8 = val
+        with nogil:
+            c_spectral_csr_fill_i8(&G[0, 0], G.shape[0], G.shape[1], r0, c0, e, &starts[0], &idx[0], &v8[0],
+                                   n_threads)
+    else:
+        vd = val
+        with nogil:
+            c_spectral_csr_fill_f64(&G[0, 0], G.shape[0], G.shape[1], r0, c0, e, &starts[0], &idx[0], &vd[0],
+                                    n_threads)
+
+
+def spectral_pack(const double[:, ::1] G, tuple m, const double[::1] edges, const signed char[::1] values,
+                  int bits, unsigned char[:, ::1] out, int n_threads):
+    """Packed codes of full rows: G is rows x n, out is rows x row_bytes."""
+    cdef EntryMap e = _entry_map(m, edges, values)
+    cdef int rc = 0
+    if out.shape[0] != G.shape[0] or out.shape[1] * (8 // bits) < G.shape[1]:
+        raise ValueError("out is too small")
+    if G.shape[0] == 0:
+        return
+    with nogil:
+        rc = c_spectral_pack(&G[0, 0], G.shape[0], G.shape[1], e, bits, &out[0, 0], out.shape[1], n_threads)
+    if rc != 0:
+        raise ValueError("bits must be 1, 2, 4 or 8")
+
+
+def spectral_csr_matvec(const int64_t[::1] indptr, const int32_t[::1] idx, val, double scale,
+                        const double[::1] x, double[::1] y, double[::1] work, int64_t slices, int n_threads):
+    """y = scale * (U + U^T) x for the strict upper triangle U (CSR, int8 or float64 values)."""
+    cdef int64_t n = x.shape[0]
+    cdef const signed char[::1] v8
+    cdef const double[::1] vd
+    cdef const signed char* p8 = NULL
+    cdef const double* pd = NULL
+    if indptr.shape[0] != n + 1 or y.shape[0] != n or work.shape[0] < n * slices or slices < 1:
+        raise ValueError("inconsistent sizes")
+    if n == 0:
+        return
+    if val.dtype.itemsize == 1:
+        v8 = val
+        if v8.shape[0]:
+            p8 = &v8[0]
+    else:
+        vd = val
+        if vd.shape[0]:
+            pd = &vd[0]
+    cdef const int32_t* pi = NULL
+    if idx.shape[0]:
+        pi = &idx[0]
+    cdef bint small = val.dtype.itemsize == 1
+    with nogil:
+        if small:
+            c_spectral_csr_matvec_i8(n, &indptr[0], pi, p8, scale, &x[0], &y[0], &work[0], slices, n_threads)
+        else:
+            c_spectral_csr_matvec_f64(n, &indptr[0], pi, pd, scale, &x[0], &y[0], &work[0], slices, n_threads)
+
+
+def spectral_packed_matvec(const unsigned char[:, ::1] codes, int bits, const double[::1] levels, double scale,
+                           const double[::1] x, double[::1] y, double[::1] tables, int n_threads):
+    """y = scale * (L - diag L) x for the packed code matrix (levels[code] per entry)."""
+    cdef int64_t n = x.shape[0]
+    cdef int rc = 0
+    if bits not in (1, 2, 4, 8) or levels.shape[0] != (1 << bits):
+        raise ValueError("bits must be 1, 2, 4 or 8 with 2**bits levels")
+    if codes.shape[0] != n or codes.shape[1] * (8 // bits) < n or y.shape[0] != n:
+        raise ValueError("inconsistent sizes")
+    if tables.shape[0] < ((n + 8 // bits - 1) // (8 // bits)) * 256:
+        raise ValueError("tables is too small")
+    if n == 0:
+        return
+    with nogil:
+        rc = c_spectral_packed_matvec(n, &codes[0, 0], codes.shape[1], bits, &levels[0], scale, &x[0], &y[0],
+                                      &tables[0], n_threads)

@@ -38,6 +38,28 @@ int accum_rows_f64(const double* X, const double* Y, const double* C, double* ou
 int bfma_matmul(const float* A, const float* B, const double* C, double* out, int64_t batch, int64_t M, int64_t N,
                 int64_t K, int64_t sA, int64_t sB, int64_t sC, const BfmaParams& p, int mode, int n_threads);
 
+// Compact spectral-clustering kernels (spectral.cpp, entry maps in spectral.hpp). A Gram block G
+// (rows x cols, row-major) holds rows r0 .. and columns c0 ..; CSR keeps entries with j > i.
+struct EntryMap;
+int spectral_csr_count(const double* G, int64_t rows, int64_t cols, int64_t r0, int64_t c0, const EntryMap& m,
+                       int64_t* counts, int n_threads);
+int spectral_csr_fill_i8(const double* G, int64_t rows, int64_t cols, int64_t r0, int64_t c0, const EntryMap& m,
+                         const int64_t* starts, int32_t* idx, int8_t* val, int n_threads);
+int spectral_csr_fill_f64(const double* G, int64_t rows, int64_t cols, int64_t r0, int64_t c0, const EntryMap& m,
+                          const int64_t* starts, int32_t* idx, double* val, int n_threads);
+// Codes of full rows (G is rows x n), bits per code in {1, 2, 4, 8}; -1 for another width.
+int spectral_pack(const double* G, int64_t rows, int64_t n, const EntryMap& m, int bits, uint8_t* out,
+                  int64_t row_bytes, int n_threads);
+// y = scale * (U + U^T) x for the strict upper triangle U in CSR; work holds slices * n doubles.
+int spectral_csr_matvec_i8(int64_t n, const int64_t* indptr, const int32_t* idx, const int8_t* val, double scale,
+                           const double* x, double* y, double* work, int64_t slices, int n_threads);
+int spectral_csr_matvec_f64(int64_t n, const int64_t* indptr, const int32_t* idx, const double* val, double scale,
+                            const double* x, double* y, double* work, int64_t slices, int n_threads);
+// y = scale * (L - diag(L)) x, L_ij = levels[code_ij] of a packed n x n code matrix; tables holds
+// ceil(n / (8 / bits)) * 256 doubles.
+int spectral_packed_matvec(int64_t n, const uint8_t* codes, int64_t row_bytes, int bits, const double* levels,
+                           double scale, const double* x, double* y, double* tables, int n_threads);
+
 // Configuration.
 const char* isa_name();            // kernel set in use: "avx512", "avx2" or "baseline"
 const char* isa_available();       // comma-separated kernel sets this CPU can run
