@@ -55,7 +55,7 @@ ext = Extension(
 
 setup(
     ext_modules=cythonize([ext], compiler_directives={"language_level": "3"}),
-    packages=["lowprec", "lowprec.torch", "lowprec.emulators"],
+    packages=["lowprec", "lowprec.torch", "lowprec.spectral", "lowprec.emulators"],
     package_dir={"lowprec.emulators": "emulators"},
     package_data={"lowprec.emulators": ["*.toml", "README.md"]},
 )
