@@ -96,9 +96,9 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
         k = self.n_clusters
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
             raise TypeError(f"n_clusters must be an integer, got {type(k).__name__}")
-        if k < 2:
-            raise ValueError(f"n_clusters must be at least 2, got {k}")
-        m = (1 if k == 2 else k) if self.n_components is None else self.n_components
+        if k < 1:
+            raise ValueError(f"n_clusters must be at least 1, got {k}")
+        m = (1 if k <= 2 else k) if self.n_components is None else self.n_components
         if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
             raise ValueError(f"n_components must be a positive integer, got {self.n_components!r}")
         if n <= max(k, m):
@@ -125,7 +125,9 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
         K = kernel(X, nl, storage=self.storage, seed=int(rng.randint(2**31)), n_threads=self.n_threads)
         vals, vecs = _top_eigenpairs(K, m, self.eigen_solver, self.tol, rng)
         vecs = vecs * np.where(vecs[np.abs(vecs).argmax(axis=0), np.arange(m)] < 0, -1.0, 1.0)
-        if self.n_clusters == 2 and m == 1:
+        if self.n_clusters == 1:
+            labels = np.zeros(n, dtype=np.int64)
+        elif self.n_clusters == 2 and m == 1:
             labels = (vecs[:, 0] < 0).astype(np.int64)
         else:
             from sklearn.cluster import KMeans

@@ -172,7 +172,6 @@ class CompactKernel(LinearOperator):
 
     def toarray(self) -> np.ndarray:
         """The dense n x n float64 matrix."""
-        n = self.shape[0]
         if self.storage == "dense":
             return self.arrays["values"].copy()
         if self.storage == "packed":

@@ -87,7 +87,10 @@ def _quadrature_coefficients(f: Callable[[np.ndarray], np.ndarray], breakpoints:
         def integrand(x: float) -> float:
             return g(x) * math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
 
-        return sum(quad(integrand, a, b, limit=400, epsabs=1e-13, epsrel=1e-11)[0] for a, b in zip(grid[:-1], grid[1:]))
+        return sum(
+            quad(integrand, a, b, limit=400, epsabs=1e-13, epsrel=1e-11)[0]
+            for a, b in zip(grid[:-1], grid[1:], strict=True)
+        )
 
     return Coefficients(
         a0=moment(value),
