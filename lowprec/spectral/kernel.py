@@ -302,6 +302,7 @@ def kernel(
         for r0 in range(0, n, rows):
             G = Xc[r0 : r0 + rows] @ Xc.T
             core.spectral_pack(G, emap, edges, values8, bits_, codes[r0 : r0 + rows], nt)
+            del G  # one Gram block alive at a time
         lv = np.zeros(1 << bits_)
         lv[: len(levels)] = levels
         arrays = {"codes": codes, "levels": lv, "bits": np.array([bits_], np.int8)}
