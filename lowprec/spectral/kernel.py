@@ -60,8 +60,8 @@ def _check_X(X: object) -> np.ndarray:
 
 
 def _block_rows(n: int, block_rows: int | None) -> int:
-    if block_rows is None:
-        return max(8, min(n, _BLOCK_BYTES // (8 * n)))
+    if block_rows is None:  # at most 32 MiB and at most an eighth of the rows: never the whole n x n Gram
+        return max(8, min(-(-n // 8), _BLOCK_BYTES // (8 * n)))
     if isinstance(block_rows, bool) or not isinstance(block_rows, (int, np.integer)) or block_rows < 1:
         raise ValueError(f"block_rows must be a positive integer, got {block_rows!r}")
     return int(block_rows)
@@ -264,7 +264,7 @@ def kernel(
     seed : int
         Seed of the puncturing mask (counter-based: the mask does not depend on blocks or threads).
     block_rows : int, optional
-        Rows per Gram block (default: 32 MiB blocks).
+        Rows per Gram block (default: blocks of at most 32 MiB and n/8 rows).
     n_threads : int, optional
         Threads of the compiled kernels (default: all cores or OMP_NUM_THREADS).
 
