@@ -39,10 +39,11 @@ def grad_seeds(seed: int) -> tuple[int, int, int]:
 
 
 def _pow2_scale(t: torch.Tensor, fmt: object) -> int:
-    """k such that max|t| * 2**k is as large as possible without passing fmt's max."""
-    if fmt is None:
+    """k such that max|t| * 2**k is as large as possible without passing fmt's max, nor 2**24 (wide
+    formats such as bf16: products of scaled operands then stay finite in float32)."""
+    if fmt is None or isinstance(fmt, MXFormat):  # MX blocks carry their own power-of-two scales
         return 0
-    fmax = fmt.element.max * fmt.scale.max if isinstance(fmt, MXFormat) else fmt.max
+    fmax = min(fmt.max, 2.0**24)
     amax = float(t.detach().abs().amax()) if t.numel() else 0.0
     if not math.isfinite(amax) or amax == 0.0:
         return 0
@@ -90,29 +91,35 @@ def _chunked(x: torch.Tensor, w: torch.Tensor, m: AccumModel, seed: int) -> torc
     return s.to(x.dtype)
 
 
-def gemm_nt(x: torch.Tensor, w: torch.Tensor, gc: GemmConfig, seed: int) -> torch.Tensor:
-    """``x @ w^T`` under ``gc``; a new tensor on x's device (no autograd)."""
-    if gc.mode is GemmMode.FLOAT32 or gc.model is None:
-        return torch.matmul(x, w.transpose(-1, -2))
+def _rounded_operands(
+    x: torch.Tensor, w: torch.Tensor, gc: GemmConfig, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(x, w) scaled (tensor scaling) and rounded to the operand formats (not in exact mode), and the
+    power-of-two shift that undoes the scaling."""
     m = gc.model
-    out_dtype = x.dtype
     shift = 0
     if gc.scaling is Scaling.TENSOR:
         ka, kb = _pow2_scale(x, m.a_format), _pow2_scale(w, m.b_format)
         x, w, shift = x * 2.0**ka, w * 2.0**kb, ka + kb
+    if gc.mode is not GemmMode.EXACT:
+        x = _round_operand(x, m.a_format, m.operand_rounding, (seed + 3) % _SEED_MOD)
+        w = _round_operand(w, m.b_format, m.operand_rounding, (seed + 4) % _SEED_MOD)
+    return x, w, shift
+
+
+def _product(xq: torch.Tensor, wq: torch.Tensor, gc: GemmConfig, seed: int, shift: int, out_dtype) -> torch.Tensor:
+    """The GEMM of operands prepared by :func:`_rounded_operands`."""
+    m = gc.model
     out_fmt = getattr(m, "out_format", None) if isinstance(m, AccumModel) else None
     if gc.mode is GemmMode.EXACT:
         mm = m.replace(out_format=None) if (shift and out_fmt is not None) else m
-        y = _exact(x, w, GemmConfig(mm, gc.mode), seed).to(x.device)
+        y = _exact(xq, wq, GemmConfig(mm, gc.mode), seed).to(xq.device)
         if not (shift and out_fmt is not None):
             out_fmt = None
+    elif gc.mode is GemmMode.CHUNK:
+        y = _chunked(xq, wq, m, seed)
     else:
-        xq = _round_operand(x, m.a_format, m.operand_rounding, (seed + 3) % _SEED_MOD)
-        wq = _round_operand(w, m.b_format, m.operand_rounding, (seed + 4) % _SEED_MOD)
-        if gc.mode is GemmMode.CHUNK:
-            y = _chunked(xq, wq, m, seed)
-        else:
-            y = torch.matmul(xq, wq.transpose(-1, -2))
+        y = torch.matmul(xq, wq.transpose(-1, -2))
     if shift:
         half = -shift // 2
         y = y * 2.0**half * 2.0 ** (-shift - half)
@@ -120,6 +127,14 @@ def gemm_nt(x: torch.Tensor, w: torch.Tensor, gc: GemmConfig, seed: int) -> torc
         mode = m.out_rounding if isinstance(m, AccumModel) else m.rounding
         y = round_tensor(y, out_fmt, mode, seed=(seed + 5) % _SEED_MOD)
     return y.to(out_dtype)
+
+
+def gemm_nt(x: torch.Tensor, w: torch.Tensor, gc: GemmConfig, seed: int) -> torch.Tensor:
+    """``x @ w^T`` under ``gc``; a new tensor on x's device (no autograd)."""
+    if gc.mode is GemmMode.FLOAT32 or gc.model is None:
+        return torch.matmul(x, w.transpose(-1, -2))
+    xq, wq, shift = _rounded_operands(x, w, gc, seed)
+    return _product(xq, wq, gc, seed, shift, x.dtype)
 
 
 @torch.library.custom_op("lowprec::emulated_gemm", mutates_args=())
@@ -174,6 +189,78 @@ def _gemm_from_json(s: str) -> GemmConfig:
 _emulated_gemm_op.register_autograd(_backward, setup_context=_setup)
 
 
+def _reusable(gc: GemmConfig) -> bool:
+    """True when gc's rounded operands do not depend on the seed or on a tensor scale, so a GEMM with the
+    same operand formats can share them."""
+    m = gc.model
+    return (
+        gc.mode in (GemmMode.OPERANDS, GemmMode.CHUNK)
+        and gc.scaling is Scaling.NONE
+        and not m.operand_rounding.is_stochastic
+        and not isinstance(m.a_format, MXFormat)
+        and not isinstance(m.b_format, MXFormat)
+    )
+
+
+class _EagerGemm(torch.autograd.Function):
+    """Eager twin of ``lowprec::emulated_gemm``: the same three GEMMs with the same seeds (so the same
+    bits), without the custom-op dispatch. Operands rounded to nearest (deterministic) are rounded
+    once and shared: the forward's x and w feed the gradient GEMMs that round them to the same format,
+    and dy is rounded once when both gradient GEMMs use the same format for it."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor, cfg: EmulationConfig, seed: int) -> torch.Tensor:
+        gc = cfg.forward
+        ctx.cfg, ctx.seed = cfg, seed
+        if gc.mode is GemmMode.FLOAT32 or gc.model is None or not _reusable(gc):
+            ctx.save_for_backward(x, w, None, None)
+            return gemm_nt(x, w, gc, grad_seeds(seed)[0]).contiguous()
+        s0 = grad_seeds(seed)[0]
+        xq, wq, shift = _rounded_operands(x, w, gc, s0)
+        ctx.save_for_backward(x, w, xq, wq)
+        return _product(xq, wq, gc, s0, shift, x.dtype).contiguous()
+
+    @staticmethod
+    def backward(ctx, dy: torch.Tensor):
+        x, w, xq, wq = ctx.saved_tensors
+        cfg = ctx.cfg
+        fwd = cfg.forward.model if xq is not None else None
+        _, s1, s2 = grad_seeds(ctx.seed)
+        dyq: dict = {}
+
+        def gemm(a: torch.Tensor, b: torch.Tensor, b_rounded, b_fmt, gc: GemmConfig, s: int, a_t: bool):
+            """gemm_nt(a, b) where b's rounding to b_fmt (forward) is b_rounded, a = dy or dy^T."""
+            if gc.mode is GemmMode.FLOAT32 or gc.model is None or not _reusable(gc):
+                return gemm_nt(a, b, gc, s)
+            m = gc.model
+            key = (m.a_format, m.operand_rounding)
+            if key not in dyq:
+                dyq[key] = _round_operand(dy, m.a_format, m.operand_rounding, (s + 3) % _SEED_MOD)
+            aq = dyq[key].transpose(-1, -2) if a_t else dyq[key]
+            if b_rounded is not None and m.b_format == b_fmt and m.operand_rounding == fwd.operand_rounding:
+                bq = b_rounded
+            else:
+                bq = _round_operand(b, m.b_format, m.operand_rounding, (s + 4) % _SEED_MOD)
+            return _product(aq, bq, gc, s, 0, a.dtype)
+
+        dx = dw = None
+        if ctx.needs_input_grad[0]:
+            wt = None if wq is None else wq.transpose(-1, -2)
+            dx = gemm(dy, w.transpose(-1, -2), wt, fwd and fwd.b_format, cfg.input_grad, s1, False).contiguous()
+        if ctx.needs_input_grad[1]:
+            xt = None if xq is None else xq.transpose(-1, -2)
+            dw = gemm(
+                dy.transpose(-1, -2), x.transpose(-1, -2), xt, fwd and fwd.a_format, cfg.weight_grad, s2, True
+            ).contiguous()
+        return dx, dw, None, None
+
+
 def emulated_gemm(x: torch.Tensor, w: torch.Tensor, cfg: EmulationConfig, seed: torch.Tensor) -> torch.Tensor:
-    """``x @ w^T`` with autograd: forward, input-gradient and weight-gradient GEMMs under ``cfg``."""
-    return _emulated_gemm_op(x, w, _json(cfg), seed)
+    """``x @ w^T`` with autograd: forward, input-gradient and weight-gradient GEMMs under ``cfg``.
+
+    Eager calls run the GEMMs directly; under ``torch.compile`` (or when tracing) the call is the
+    custom op ``lowprec::emulated_gemm``. Both compute the same bits.
+    """
+    if torch.compiler.is_compiling() or torch.jit.is_tracing() or isinstance(x, torch._subclasses.FakeTensor):
+        return _emulated_gemm_op(x, w, _json(cfg), seed)
+    return _EagerGemm.apply(x, w, cfg, int(seed))
