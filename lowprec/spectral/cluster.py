@@ -142,18 +142,6 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
         self.labels_ = labels
         return self
 
-    def fit_predict(self, X, y=None, **kwargs) -> np.ndarray:
-        """Fit and return ``labels_``."""
-        return self.fit(X, y).labels_
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
-        return tags
-
-    def _more_tags(self) -> dict:  # scikit-learn < 1.6
-        return {"X_types": ["2darray"]}
-
     def score_alignment(self, y) -> float:
         """|v^T u|^2 / n for the top eigenvector v and the centred, normalised label vector u of y."""
         check_is_fitted(self, "embedding_")

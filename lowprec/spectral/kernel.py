@@ -18,7 +18,8 @@ import numpy as np
 from scipy.sparse import csr_array
 from scipy.sparse.linalg import LinearOperator
 
-from .._native import core, default_threads
+from .._native import core
+from .._quantize import _check_seed, _check_threads
 from .._reference import stream_key
 from .nonlinearity import Kind, Nonlinearity, as_nonlinearity
 
@@ -27,14 +28,6 @@ __all__ = ["CompactKernel", "kernel", "STORAGES"]
 STORAGES = ("auto", "csr", "packed", "dense")
 _BLOCK_BYTES = 32 << 20  # Gram block size
 _SLICES = 16  # fixed row partition of the symmetric CSR product (thread-count independent)
-
-
-def _threads(n_threads: int | None) -> int:
-    if n_threads is None:
-        return default_threads()
-    if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1:
-        raise ValueError(f"n_threads must be a positive integer, got {n_threads!r}")
-    return int(n_threads)
 
 
 def _check_X(X: object) -> np.ndarray:
@@ -96,7 +89,7 @@ class CompactKernel(LinearOperator):
         self.storage = storage
         self.scale = float(scale)
         self.arrays = arrays
-        self.n_threads = _threads(n_threads)
+        self.n_threads = _check_threads(n_threads)
         self._work: np.ndarray | None = None
 
     # -- sizes ---------------------------------------------------------------------------------
@@ -243,7 +236,7 @@ def kernel(
     t_max: float | None = None,
     center: bool = False,
     storage: str = "auto",
-    seed: int = 0,
+    seed: int | None = 0,
     block_rows: int | None = None,
     n_threads: int | None = None,
 ) -> CompactKernel:
@@ -261,8 +254,9 @@ def kernel(
     storage : {'auto', 'csr', 'packed', 'dense'}
         'auto' picks the smaller of csr and packed for sign/ternary/mbit, csr for sparse float kinds,
         dense for linear and custom f.
-    seed : int
-        Seed of the puncturing mask (counter-based: the mask does not depend on blocks or threads).
+    seed : int or None
+        Seed of the puncturing mask (counter-based: the mask does not depend on blocks or threads);
+        None draws one.
     block_rows : int, optional
         Rows per Gram block (default: blocks of at most 32 MiB and n/8 rows).
     n_threads : int, optional
@@ -277,10 +271,9 @@ def kernel(
     if nl.kind is Kind.CUSTOM:
         nl.warn_if_uncentred()
     Xc = _check_X(X)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = _check_seed(seed)
     n, p = Xc.shape
-    nt = _threads(n_threads)
+    nt = _check_threads(n_threads)
     rows = _block_rows(n, block_rows)
     kind = _choose_storage(nl, storage, n)
     sqrt_p = math.sqrt(p)
@@ -294,7 +287,7 @@ def kernel(
         if nl.kind is Kind.THRESHOLD:
             emap = (1, sqrt_p, nl.threshold, 0, 0.0, n)
         else:
-            emap = (2, sqrt_p, 0.0, stream_key(int(seed), 0), nl.keep, n)
+            emap = (2, sqrt_p, 0.0, stream_key(seed, 0), nl.keep, n)
     if kind == "packed":
         bits_ = _packed_bits(nl)
         row_bytes = math.ceil(n * bits_ / 8)

@@ -238,37 +238,28 @@ class Nonlinearity:
             out = np.asarray(self.func(t), dtype=np.float64)  # type: ignore[misc]
             if out.shape != t.shape:
                 raise ValueError(f"func must return an array of the input's shape {t.shape}, got {out.shape}")
-            return out - self._raw_coefficients().a0 if self.center else out
+            return out - _coefficients_cached(self).a0 if self.center else out
         raise ValueError("puncture is a random mask, not a function of t; use lowprec.spectral.kernel")
 
     # -- coefficients --------------------------------------------------------------------------
     def coefficients(self) -> Coefficients:
         """a0, a1, a2, nu (closed forms, or adaptive quadrature for custom f)."""
-        c = self._raw_coefficients()
+        c = _coefficients_cached(self)
         if self.center and c.a0 != 0.0:
             return Coefficients(0.0, c.a1, c.a2, c.nu - c.a0**2)
         return c
 
-    def _raw_coefficients(self) -> Coefficients:
-        return _coefficients_cached(self)
-
     def warn_if_uncentred(self, tol: float = 1e-8) -> None:
         """Warn when a0 != 0 (a non-informative 1 1^T spike) or a2 != 0 (spikes on non-Gaussian data)."""
         c = self.coefficients()
-        if abs(c.a0) > tol:
-            warnings.warn(
-                f"nonlinearity {self.name!r} has a0 = {c.a0:.3g} != 0: the kernel gets a non-informative rank-one "
-                "spike a0 1 1^T; pass center=True to use f - a0",
-                UserWarning,
-                stacklevel=3,
-            )
-        if abs(c.a2) > tol:
-            warnings.warn(
-                f"nonlinearity {self.name!r} has a2 = {c.a2:.3g} != 0: on non-Gaussian data the kernel can show "
-                "non-informative isolated eigenvalues",
-                UserWarning,
-                stacklevel=3,
-            )
+        problems = {
+            "a0": (c.a0, "the kernel gets a non-informative rank-one spike a0 1 1^T; pass center=True to use f - a0"),
+            "a2": (c.a2, "on non-Gaussian data the kernel can show non-informative isolated eigenvalues"),
+        }
+        for name, (value, consequence) in problems.items():
+            if abs(value) > tol:
+                message = f"nonlinearity {self.name!r} has {name} = {value:.3g} != 0: {consequence}"
+                warnings.warn(message, UserWarning, stacklevel=3)
 
 
 @lru_cache(maxsize=256)
