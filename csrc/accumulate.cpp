@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #ifdef _OPENMP
@@ -52,14 +53,34 @@ struct Tiling {
 
 }  // namespace
 
+// LeanParams of an accumulator (accumulate_lean.hpp; the caller checks the conditions there).
+static LeanParams lean_params(const AccumParams& p) {
+  LeanParams lp;
+  lp.emin_pat = int32_t(uint32_t(p.acc.emin + 127) << 23);
+  lp.kpat = int32_t((uint32_t(23 - p.acc.man_bits) << 23) | 0x00400000u);
+  const float mx = float(p.acc.max_value);
+  std::memcpy(&lp.maxpat, &mx, sizeof mx);
+  lp.order = p.order;
+  lp.chunk = p.chunk > 0 ? p.chunk : 1;
+  return lp;
+}
+
+// fast = 2, 3: nearest-even float tiles (3: exact float sums, see accumulate_lean.hpp).
+static bool lean_mode(int fast) { return fast >= 2; }
+
 // out[b, i, j] = C[b, i, j] (+) sum_k A[b, i, k] * B[b, k, j]; batch strides in elements (0: shared).
+// The lean path runs LEAN_VECS rows at a time and redoes a tile with the general kernel when it
+// flags a lane.
 template <class T, class V>
 static int accum_matmul_impl(const T* A, const T* B, const T* C, T* out, int64_t batch, int64_t M, int64_t N,
                              int64_t K, int64_t sA, int64_t sB, int64_t sC, const AccumParams& p, uint64_t steps,
-                             int n_threads) {
+                             int fast, int n_threads) {
   const KernelTable* kt = active_kernels();
   const Tiling tiling(batch, M, N);
   const int nt = threads_for(tiling.tasks, batch * M * N * (K + 1), n_threads);
+  const bool lean = std::is_same<V, float>::value && lean_mode(fast);
+  const LeanParams lp = lean_params(p);
+  constexpr int RV = LEAN_VECS;
   parallel_tasks(tiling.tasks, nt, [&](int64_t task) {
     const auto [b, j0, nl, i_0, i_1] = tiling(task);
     std::vector<V> bp(size_t(K * W), V(0));
@@ -69,7 +90,8 @@ static int accum_matmul_impl(const T* A, const T* B, const T* C, T* out, int64_t
     for (int64_t k = 0; k < K; ++k)
       for (int64_t l = 0; l < nl; ++l) bp[size_t(k * W + l)] = V(Bb[k * N + j0 + l]);
     alignas(64) V cbuf[W], obuf[W];
-    for (int64_t i = i_0; i < i_1; ++i) {
+    // the general kernel for row i into out
+    auto general_row = [&](int64_t i) {
       const T* Ai = A + b * sA + i * K;
       for (int64_t k = 0; k < K; ++k) arow[size_t(k)] = V(Ai[k]);
       const V* cp = nullptr;
@@ -85,23 +107,56 @@ static int accum_matmul_impl(const T* A, const T* B, const T* C, T* out, int64_t
       AccFns<V>::finish(kt)(*state, obuf, p);
       T* oi = out + (b * M + i) * N + j0;
       for (int64_t l = 0; l < nl; ++l) oi[l] = T(obuf[l]);
+    };
+    if (!lean) {
+      for (int64_t i = i_0; i < i_1; ++i) general_row(i);
+      return;
+    }
+    std::vector<float> ap(size_t(RV * K));
+    auto ls = std::make_unique<LeanState>();
+    for (int64_t i = i_0; i < i_1; i += RV) {
+      const int64_t nr = i_1 - i < RV ? i_1 - i : RV;
+      for (int v = 0; v < RV; ++v) {  // rows past the end repeat the last one
+        const T* Ai = A + b * sA + (i + (v < nr ? v : nr - 1)) * K;
+        for (int64_t k = 0; k < K; ++k) ap[size_t(v * K + k)] = float(Ai[k]);
+        for (int l = 0; l < W; ++l) {
+          const T* Ci = C ? C + b * sC + (i + (v < nr ? v : nr - 1)) * N + j0 : nullptr;
+          ls->s[v * W + l] = Ci && l < nl ? float(Ci[l]) : 0.0f;
+          ls->q[v * W + l] = 0.0f;
+        }
+      }
+      ls->k = 0;
+      ls->K = K;
+      ls->bad = 0;
+      kt->lean_outer(*ls, ap.data(), K, reinterpret_cast<const float*>(bp.data()), K, lp, fast == 3);
+      if (ls->bad) {
+        for (int64_t v = 0; v < nr; ++v) general_row(i + v);
+        continue;
+      }
+      for (int64_t v = 0; v < nr; ++v) {
+        T* oi = out + (b * M + i + v) * N + j0;
+        for (int64_t l = 0; l < nl; ++l) oi[l] = T(ls->s[v * W + l]);
+      }
     }
   });
   return 0;
 }
 
 // out[r] = C[r] (+) sum_k X[r, k] * Y[r, k] (Y, C nullable); row r uses the steps of `st` shifted
-// by r (lane stride = row stride).
+// by r (lane stride = row stride). The lean path runs LEAN_LANES rows per task and redoes them with
+// the general kernel when it flags a lane.
 template <class T, class V>
 static int accum_rows_impl(const T* X, const T* Y, const T* C, T* out, int64_t R, int64_t K, const AccumSteps& st,
-                           const AccumParams& p, int n_threads) {
+                           const AccumParams& p, int fast, int n_threads) {
   const KernelTable* kt = active_kernels();
-  const int64_t panels = (R + W - 1) / W;
-  const int nt = threads_for(panels, R * (K + 1), n_threads);
-  parallel_tasks(panels, nt, [&](int64_t pr) {
-    const int64_t r0 = pr * W;
-    const int64_t nl = R - r0 < W ? R - r0 : W;
-    const int64_t seg = K < KSEG ? (K > 0 ? K : 1) : KSEG;
+  const bool lean = std::is_same<V, float>::value && lean_mode(fast);
+  const LeanParams lp = lean_params(p);
+  const int64_t TW = lean ? LEAN_LANES : W;  // rows per task
+  const int64_t tasks = (R + TW - 1) / TW;
+  const int nt = threads_for(tasks, R * (K + 1), n_threads);
+  const int64_t seg = K < KSEG ? (K > 0 ? K : 1) : KSEG;
+  // rows r0 .. r0 + nl (nl <= W) with the general kernel
+  auto general_panel = [&](int64_t r0, int64_t nl) {
     std::vector<V> xp(size_t(seg * W), V(0)), yp(Y ? size_t(seg * W) : 0, V(0));
     auto state = std::make_unique<AccumStateT<V>>();
     alignas(64) V cbuf[W], obuf[W];
@@ -127,6 +182,41 @@ static int accum_rows_impl(const T* X, const T* Y, const T* C, T* out, int64_t R
     }
     AccFns<V>::finish(kt)(*state, obuf, p);
     for (int64_t l = 0; l < nl; ++l) out[r0 + l] = T(obuf[l]);
+  };
+  auto lean_panel = [&](int64_t r0, int64_t nl) {
+    constexpr int64_t L = LEAN_LANES;
+    std::vector<float> xp(size_t(seg * L), 0.0f), yp(Y ? size_t(seg * L) : 0, 0.0f);
+    auto ls = std::make_unique<LeanState>();
+    for (int64_t l = 0; l < L; ++l) {
+      ls->s[l] = C && l < nl ? float(C[r0 + l]) : 0.0f;
+      ls->q[l] = 0.0f;
+    }
+    ls->k = 0;
+    ls->K = K;
+    ls->bad = 0;
+    for (int64_t k0 = 0; k0 < K && !ls->bad; k0 += seg) {
+      const int64_t n = K - k0 < seg ? K - k0 : seg;
+      for (int64_t l = 0; l < nl; ++l) {
+        const T* xr = X + (r0 + l) * K + k0;
+        for (int64_t k = 0; k < n; ++k) xp[size_t(k * L + l)] = float(xr[k]);
+        if (Y) {
+          const T* yr = Y + (r0 + l) * K + k0;
+          for (int64_t k = 0; k < n; ++k) yp[size_t(k * L + l)] = float(yr[k]);
+        }
+      }
+      kt->lean_lanes(*ls, xp.data(), Y ? yp.data() : nullptr, n, lp, fast == 3);
+    }
+    if (ls->bad) {
+      for (int64_t r = r0; r < r0 + nl; r += W) general_panel(r, r0 + nl - r < W ? r0 + nl - r : W);
+      return;
+    }
+    for (int64_t l = 0; l < nl; ++l) out[r0 + l] = T(ls->s[l]);
+  };
+  parallel_tasks(tasks, nt, [&](int64_t t) {
+    const int64_t r0 = t * TW;
+    const int64_t nl = R - r0 < TW ? R - r0 : TW;
+    if (lean) lean_panel(r0, nl);
+    else general_panel(r0, nl);
   });
   return 0;
 }
@@ -165,24 +255,24 @@ int bfma_matmul(const float* A, const float* B, const double* C, double* out, in
 int accum_matmul_f32(const float* A, const float* B, const float* C, float* out, int64_t batch, int64_t M, int64_t N,
                      int64_t K, int64_t sA, int64_t sB, int64_t sC, const AccumParams& p, uint64_t steps, int fast,
                      int n_threads) {
-  if (fast) return accum_matmul_impl<float, float>(A, B, C, out, batch, M, N, K, sA, sB, sC, p, steps, n_threads);
-  return accum_matmul_impl<float, double>(A, B, C, out, batch, M, N, K, sA, sB, sC, p, steps, n_threads);
+  if (fast) return accum_matmul_impl<float, float>(A, B, C, out, batch, M, N, K, sA, sB, sC, p, steps, fast, n_threads);
+  return accum_matmul_impl<float, double>(A, B, C, out, batch, M, N, K, sA, sB, sC, p, steps, 0, n_threads);
 }
 int accum_matmul_f64(const double* A, const double* B, const double* C, double* out, int64_t batch, int64_t M,
                      int64_t N, int64_t K, int64_t sA, int64_t sB, int64_t sC, const AccumParams& p, uint64_t steps,
                      int fast, int n_threads) {
-  if (fast) return accum_matmul_impl<double, float>(A, B, C, out, batch, M, N, K, sA, sB, sC, p, steps, n_threads);
-  return accum_matmul_impl<double, double>(A, B, C, out, batch, M, N, K, sA, sB, sC, p, steps, n_threads);
+  if (fast) return accum_matmul_impl<double, float>(A, B, C, out, batch, M, N, K, sA, sB, sC, p, steps, fast, n_threads);
+  return accum_matmul_impl<double, double>(A, B, C, out, batch, M, N, K, sA, sB, sC, p, steps, 0, n_threads);
 }
 int accum_rows_f32(const float* X, const float* Y, const float* C, float* out, int64_t R, int64_t K,
                    const AccumSteps& st, const AccumParams& p, int fast, int n_threads) {
-  if (fast) return accum_rows_impl<float, float>(X, Y, C, out, R, K, st, p, n_threads);
-  return accum_rows_impl<float, double>(X, Y, C, out, R, K, st, p, n_threads);
+  if (fast) return accum_rows_impl<float, float>(X, Y, C, out, R, K, st, p, fast, n_threads);
+  return accum_rows_impl<float, double>(X, Y, C, out, R, K, st, p, 0, n_threads);
 }
 int accum_rows_f64(const double* X, const double* Y, const double* C, double* out, int64_t R, int64_t K,
                    const AccumSteps& st, const AccumParams& p, int fast, int n_threads) {
-  if (fast) return accum_rows_impl<double, float>(X, Y, C, out, R, K, st, p, n_threads);
-  return accum_rows_impl<double, double>(X, Y, C, out, R, K, st, p, n_threads);
+  if (fast) return accum_rows_impl<double, float>(X, Y, C, out, R, K, st, p, fast, n_threads);
+  return accum_rows_impl<double, double>(X, Y, C, out, R, K, st, p, 0, n_threads);
 }
 
 }  // namespace lowprec

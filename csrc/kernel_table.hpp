@@ -15,6 +15,9 @@ template <class V> using AccFeedFn = void (*)(AccumStateT<V>&, const V*, const V
 template <class V> using AccFinishFn = void (*)(AccumStateT<V>&, V*, const AccumParams&);
 // One block-FMA instruction on ACC_LANES outputs (blockfma.hpp); mode: the block's final rounding.
 using BfmaFn = void (*)(const float*, const float*, const double*, double*, const BfmaParams&, int, float*, float*);
+// Nearest-even float tiles (accumulate_lean.hpp); exact_sum: terms of at most p <= 11 bits.
+using LeanOuterFn = void (*)(LeanState&, const float*, int64_t, const float*, int64_t, const LeanParams&, int);
+using LeanLanesFn = void (*)(LeanState&, const float*, const float*, int64_t, const LeanParams&, int);
 
 struct KernelTable {
   const char* name;
@@ -29,6 +32,8 @@ struct KernelTable {
   AccFeedFn<float> acc_feed_f;
   AccFinishFn<float> acc_finish_f;
   BfmaFn bfma;
+  LeanOuterFn lean_outer;
+  LeanLanesFn lean_lanes;
 };
 
 const KernelTable* active_kernels();

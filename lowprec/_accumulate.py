@@ -136,24 +136,66 @@ def _nonzero_range(x: np.ndarray) -> tuple[float, float]:
     return (float(a.min()), float(a.max())) if a.size else (1.0, 1.0)
 
 
-def _fast_ok(m: AccumModel, dtype: np.dtype, a: np.ndarray, b: np.ndarray | None) -> bool:
-    """Whether the float32 kernels give the same bits: a deterministic mode, an accumulator of at
-    most 22 significant bits (rounding to odd at 24 bits, then to it, is exact) inside float's range,
-    and terms (products) that are exact float32 values."""
-    if m.rounding.is_stochastic or m.acc.precision > 22 or not _float_range_ok(m.acc):
-        return False
-    if not _float_range_ok(m.product_format):
-        return False
+def _narrow(x: np.ndarray, bits: int) -> bool:
+    """Whether every value of x has at most ``bits`` significant bits (normal values: no set bit in
+    the significand below them; conservative for subnormals). A prefix is tried first, so that
+    full-precision data costs no pass over the whole array."""
+    M = 52 if x.dtype == np.float64 else 23
+    if bits > M:
+        return True
+    flat = np.ascontiguousarray(x).reshape(-1)
+    u = flat.view(np.uint64 if x.dtype == np.float64 else np.uint32)
+    low = u.dtype.type((1 << (M + 1 - bits)) - 1)
+    return not (np.any(u[:4096] & low) or np.any(u & low))
+
+
+def _terms_narrow(m: AccumModel, a: np.ndarray, b: np.ndarray | None, bits: int) -> bool:
+    """Whether every term (a, or a product a * b) has at most ``bits`` significant bits."""
     if b is None:
-        return dtype == np.float32 or (
+        return m.a_format.precision <= bits if isinstance(m.a_format, FloatFormat) else _narrow(a, bits)
+    pa = m.a_format.precision if isinstance(m.a_format, FloatFormat) else _data_precision(a)
+    return pa + (m.b_format.precision if isinstance(m.b_format, FloatFormat) else _data_precision(b)) <= bits
+
+
+def _fast_level(m: AccumModel, dtype: np.dtype, a: np.ndarray, b: np.ndarray | None, terms: int | None = None) -> int:
+    """Which kernel gives the exact bits fastest (``terms``: the terms' precision when known).
+
+    0: double lanes, the general case. 1: float lanes, for a deterministic mode, an accumulator of at
+    most 22 significant bits (rounding to odd at 24 bits, then to it, is exact) inside float's range,
+    and terms (products) that are exact float32 values. 2: nearest-even float tiles on top of that,
+    for sequential or chunked order without product rounding, an accumulator with subnormals and
+    emin >= -126. 3: as 2 with plain float additions, when the accumulator has at most 11
+    significant bits and every term at most as many (double rounding is then innocuous; see
+    csrc/include/lowprec/accumulate_lean.hpp).
+    """
+    if m.rounding.is_stochastic or m.acc.precision > 22 or not _float_range_ok(m.acc):
+        return 0
+    if not _float_range_ok(m.product_format):
+        return 0
+    if b is None:
+        ok = dtype == np.float32 or (
             isinstance(m.a_format, FloatFormat) and _float_range_ok(m.a_format) and m.a_format.precision <= 24
         )
-    pa = m.a_format.precision if isinstance(m.a_format, FloatFormat) else _data_precision(a)
-    pb = m.b_format.precision if isinstance(m.b_format, FloatFormat) else _data_precision(b)
-    if pa + pb > 24:
-        return False
-    (alo, ahi), (blo, bhi) = _nonzero_range(a), _nonzero_range(b)
-    return alo * blo >= 2.0**-126 and ahi * bhi < 2.0**127
+        if not ok:
+            return 0
+    else:
+        if not _terms_narrow(m, a, b, 24):
+            return 0
+        (alo, ahi), (blo, bhi) = _nonzero_range(a), _nonzero_range(b)
+        if not (alo * blo >= 2.0**-126 and ahi * bhi < 2.0**127):
+            return 0
+    lean = (
+        m.rounding is Rounding.NEAREST
+        and m.order in (Order.SEQUENTIAL, Order.CHUNKED)
+        and m.product_format is None
+        and m.acc.subnormals
+        and m.acc.emin >= -126
+    )
+    if not lean:
+        return 1
+    p = m.acc.precision
+    narrow = terms <= p if terms is not None else _terms_narrow(m, a, b, p)
+    return 3 if p <= 11 and narrow else 2
 
 
 def _acc_tuple(m: AccumModel, key: int) -> tuple:
@@ -175,7 +217,7 @@ def _finish(res: np.ndarray, m: AccumModel, seed: int) -> np.ndarray:
 
 def _rows(X: np.ndarray, Y: np.ndarray | None, C: np.ndarray | None, m: AccumModel, seed: int, nt: int) -> np.ndarray:
     """out[r] = C[r] (+) sum_k X[r, k] (* Y[r, k]) under m (operands already rounded)."""
-    fast = int(_fast_ok(m, X.dtype, X, Y))
+    fast = _fast_level(m, X.dtype, X, Y)
     if fast and C is not None:
         C = _pre_round_c(C, m)
     R, K = X.shape
@@ -195,6 +237,7 @@ def _rows(X: np.ndarray, Y: np.ndarray | None, C: np.ndarray | None, m: AccumMod
         nch = nfull + (rem > 0)
         P = np.empty((R, nch), X.dtype)
         seq = (acc, prod, has_prod, 0, 1, fast)
+        merge = _fast_level(m, X.dtype, X, Y, terms=m.acc.precision) if fast else 0
         for r in range(R):
             base = r * S + 1
             xs = X[r, : nfull * CL]
@@ -206,7 +249,7 @@ def _rows(X: np.ndarray, Y: np.ndarray | None, C: np.ndarray | None, m: AccumMod
                 st = (0, 0, base + nfull * CL, 0, r * K + nfull * CL, 0)
                 core.accum_rows(xr, yr, None, P[r, nfull:], 1, rem, st, *seq, 1)
         P = P.reshape(-1)
-        core.accum_rows(P, None, C, out, R, nch, (0, S, 1 + K, S, 0, 0), acc, prod, 0, 0, 1, fast, nt)
+        core.accum_rows(P, None, C, out, R, nch, (0, S, 1 + K, S, 0, 0), acc, prod, 0, 0, 1, merge, nt)
         return out
     st = (0, S, 1, S, 0, K)
     core.accum_rows(
@@ -468,7 +511,7 @@ def matmul(
         res = np.empty(out_shape, A.dtype)
         key_a = _key(sd, _S_ACC) if m.rounding.is_stochastic else 0
         key_p = _key(sd, _S_PROD) if m.rounding.is_stochastic else 0
-        fast = int(_fast_ok(m, A.dtype, Aq, Bq))
+        fast = _fast_level(m, A.dtype, Aq, Bq)
         if fast and C is not None:
             C = _pre_round_c(C, m)
         core.accum_matmul(

@@ -73,6 +73,26 @@ template <class V> struct AccumStateT {
 using AccumState = AccumStateT<double>;  // general path
 using AccumStateF = AccumStateT<float>;  // float32 path (deterministic modes, narrow accumulators)
 
+// Nearest-even accumulation on float lanes (accumulate_lean.hpp): tiles of LEAN_VECS vectors of
+// ACC_LANES lanes, lowered from AccumParams by the dispatcher.
+constexpr int LEAN_VECS = 4;
+constexpr int LEAN_LANES = LEAN_VECS * ACC_LANES;
+
+struct LeanParams {
+  int32_t emin_pat;   // float pattern of 2^emin, the accumulator's smallest normal
+  int32_t kpat;       // pattern of 2^e plus kpat: 1.5 * 2^(e + 23 - m)
+  int32_t maxpat;     // pattern of the accumulator's largest finite value
+  int32_t order;      // ORDER_SEQUENTIAL or ORDER_CHUNKED
+  int64_t chunk;
+};
+
+struct LeanState {
+  alignas(64) float s[LEAN_LANES];  // running sums (start: c on the accumulator's grid)
+  alignas(64) float q[LEAN_LANES];  // chunk partial sums
+  int64_t k;                        // terms fed so far
+  int64_t K;                        // terms in total
+  int32_t bad;                      // nonzero: some lane needs the general kernel
+};
 
 // Block-FMA tensor-core model (blockfma.hpp).
 struct BfmaParams {

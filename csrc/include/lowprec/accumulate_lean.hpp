@@ -1,0 +1,145 @@
+// Round-to-nearest-even accumulation on float lanes: the fast case of accumulate.hpp, for
+// accumulators of at most 22 significant bits (p = m + 1) with subnormals, exact float terms and
+// sequential or chunked order. The dispatcher checks those conditions; this file computes the
+// same bits as add_round<MODE_NEAREST, float> with fewer instructions and no random counters.
+//
+// One addition s + t (s on the accumulator's grid):
+//   * exact_sum (p <= 11 and every term has at most p significant bits): h = fl32(s + t), whose
+//     rounding to the accumulator is the correctly rounded sum. A double rounding RN_p(RN_24(x))
+//     differs from RN_p(x) only if RN_24(x) is a midpoint mu of the p-bit grid and x != mu, with
+//     |x - mu| <= 2^(e - 24) (e = exponent of mu). The lowest set bit of x - mu is at least the
+//     lowest bit of s, t or mu; cases by which is lowest: if it is s's, |s| < 2^(e - 24 + p) and
+//     t != mu (mu has p + 1 bits, t at most p), so |x - mu| >= |t - mu| - |s| > 2^(e - 24) when
+//     24 > 2p + 1; if it is t's, symmetrically |s - mu| >= 2^(e - p); if both, |x| < 2^e. So
+//     p <= 11 makes every case impossible.
+//   * otherwise (p <= 22): h and its error from TwoSum, collapsed to h rounded to odd, which any
+//     rounding to p <= 22 bits turns into the correct result (as in accumulate.hpp).
+// Rounding h to the accumulator's grid at h's binade e, 2^(max(e, emin) - m), is the float addition
+// h + C with C = 1.5 * 2^(max(e, emin) + 23 - m) (whose ulp is that grid step), then - C (exact); the
+// sign of h is put back so that a zero keeps it. Lanes whose result is past the accumulator's max,
+// infinite or NaN (overflow, special inputs, or a C past float's range) are only flagged: the
+// dispatcher recomputes the whole tile with the general kernel.
+//
+// Written with GCC vector extensions (16 float lanes per vector): the AVX-512 build maps a vector
+// to one register, AVX2 to two, the baseline build to four.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#include "lowprec/params.hpp"
+#include "lowprec/quantize.hpp"
+
+#if defined(__GNUC__)
+#define LP_INLINE_LAMBDA __attribute__((always_inline))
+#else
+#define LP_INLINE_LAMBDA
+#endif
+
+namespace lowprec {
+
+typedef float lean_f32v __attribute__((vector_size(64)));
+typedef int32_t lean_i32v __attribute__((vector_size(64)));
+
+LP_INLINE lean_f32v lean_load(const float* p) {
+  lean_f32v v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+LP_INLINE void lean_store(float* p, lean_f32v v) { std::memcpy(p, &v, sizeof v); }
+
+// s + t rounded to the accumulator (nearest-even); bad collects lanes the general kernel must redo.
+template <bool EXACT_SUM>
+LP_INLINE lean_f32v lean_add(lean_f32v s, lean_f32v t, const LeanParams& P, lean_i32v& bad) {
+  constexpr int32_t SIGN = INT32_MIN, ABS = INT32_MAX, EXP = 0x7F800000;
+  const lean_f32v h = s + t;
+  lean_i32v hb = (lean_i32v)h;
+  if constexpr (!EXACT_SUM) {
+    const lean_f32v z = h - s;
+    const lean_f32v err = (s - (h - z)) + (t - z);
+    const lean_i32v step = ((((lean_i32v)err) ^ hb) >> 31) | 1;  // +1: err has h's sign (magnitude up)
+    hb += (err != 0.0f) & ((hb & 1) == 0) & step;
+    bad |= (hb & ABS) >= EXP;  // h overflowed (or a special input)
+  }
+  lean_i32v e = hb & EXP;
+  const lean_i32v emin = lean_i32v{} + P.emin_pat;
+  e = e > emin ? e : emin;
+  const lean_f32v C = (lean_f32v)(e + P.kpat);
+  const lean_f32v r = (((lean_f32v)hb) + C) - C;
+  const lean_i32v rb = ((lean_i32v)r) | (hb & SIGN);
+  bad |= (rb & ABS) > P.maxpat;
+  return (lean_f32v)rb;
+}
+
+// Run n steps of LEAN_VECS vectors: terms(i, t) writes the terms of step i. Chunked order adds the
+// terms to q and q to s at each chunk end (and after the last of S.K terms), as accum_feed does.
+template <bool EXACT_SUM, bool CHUNKED, class Terms>
+LP_INLINE void lean_run(LeanState& S, int64_t n, const LeanParams& P, const Terms& terms) {
+  constexpr int V = LEAN_VECS, W = ACC_LANES;
+  lean_f32v s[V], q[V], t[V];
+  lean_i32v bad = {};
+  for (int v = 0; v < V; ++v) {
+    s[v] = lean_load(S.s + v * W);
+    q[v] = lean_load(S.q + v * W);
+  }
+  int64_t i = 0;
+  while (i < n) {
+    int64_t run = n - i;
+    if (CHUNKED) {
+      const int64_t left = P.chunk - S.k % P.chunk;
+      run = run < left ? run : left;
+    }
+    for (const int64_t end = i + run; i < end; ++i) {
+      terms(i, t);
+      for (int v = 0; v < V; ++v) {
+        if (CHUNKED) q[v] = lean_add<EXACT_SUM>(q[v], t[v], P, bad);
+        else s[v] = lean_add<EXACT_SUM>(s[v], t[v], P, bad);
+      }
+    }
+    S.k += run;
+    if (CHUNKED && (S.k % P.chunk == 0 || S.k == S.K)) {
+      for (int v = 0; v < V; ++v) {
+        s[v] = lean_add<EXACT_SUM>(s[v], q[v], P, bad);
+        q[v] = lean_f32v{};
+      }
+    }
+  }
+  for (int v = 0; v < V; ++v) {
+    lean_store(S.s + v * W, s[v]);
+    lean_store(S.q + v * W, q[v]);
+  }
+  int32_t any = 0;
+  for (int l = 0; l < W; ++l) any |= bad[l];
+  S.bad |= any;
+}
+
+// Matrix-product tile: vector v holds row v's outputs for W columns; the term of step i is
+// a[v * lda + i] * b[i * W + l].
+template <bool EXACT_SUM, bool CHUNKED>
+inline void lean_feed_outer(LeanState& S, const float* __restrict a, int64_t lda, const float* __restrict b, int64_t n,
+                            const LeanParams& P) {
+  constexpr int V = LEAN_VECS, W = ACC_LANES;
+  lean_run<EXACT_SUM, CHUNKED>(S, n, P, [&](int64_t i, lean_f32v* t) LP_INLINE_LAMBDA {
+    const lean_f32v bi = lean_load(b + i * W);
+    for (int v = 0; v < V; ++v) t[v] = a[v * lda + i] * bi;
+  });
+}
+
+// Independent lanes (row reductions): the term of step i in lane l is x[i * LEAN_LANES + l], times
+// y[i * LEAN_LANES + l] when y is given.
+template <bool EXACT_SUM, bool CHUNKED>
+inline void lean_feed_lanes(LeanState& S, const float* __restrict x, const float* __restrict y, int64_t n,
+                            const LeanParams& P) {
+  constexpr int V = LEAN_VECS, W = ACC_LANES, L = LEAN_LANES;
+  if (y) {
+    lean_run<EXACT_SUM, CHUNKED>(S, n, P, [&](int64_t i, lean_f32v* t) LP_INLINE_LAMBDA {
+      for (int v = 0; v < V; ++v) t[v] = lean_load(x + i * L + v * W) * lean_load(y + i * L + v * W);
+    });
+  } else {
+    lean_run<EXACT_SUM, CHUNKED>(S, n, P, [&](int64_t i, lean_f32v* t) LP_INLINE_LAMBDA {
+      for (int v = 0; v < V; ++v) t[v] = lean_load(x + i * L + v * W);
+    });
+  }
+}
+
+}  // namespace lowprec
