@@ -18,7 +18,7 @@ namespace {
 
 constexpr int W = ACC_LANES;
 constexpr int64_t KSEG = 1024;  // terms packed at a time for row reductions
-constexpr int64_t ROWS_PER_TASK = 32;
+constexpr int64_t ROWS_PER_TASK = 48;  // a multiple of LEAN_VECS
 
 int threads_for(int64_t tasks, int64_t work, int n_threads) {
   if (n_threads < 1 || work < (int64_t(1) << 15)) return 1;

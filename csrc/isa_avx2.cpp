@@ -6,6 +6,7 @@
 #if defined(__x86_64__) || defined(_M_X64)
 #pragma GCC target("avx2,fma,bmi,bmi2,popcnt")
 #define LP_ISA isa_avx2
+#define LP_VEC_BYTES 32
 #define LP_ISA_NAME "avx2"
 #define LP_TABLE_FN kernels_avx2
 #include "isa_kernels.inc"

@@ -6,6 +6,7 @@
 #if defined(__x86_64__) || defined(_M_X64)
 #pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,bmi,bmi2,popcnt")
 #define LP_ISA isa_avx512
+#define LP_VEC_BYTES 64
 #define LP_ISA_NAME "avx512"
 #define LP_TABLE_FN kernels_avx512
 #include "isa_kernels.inc"

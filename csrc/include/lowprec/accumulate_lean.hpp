@@ -17,11 +17,10 @@
 // Rounding h to the accumulator's grid at h's binade e, 2^(max(e, emin) - m), is the float addition
 // h + C with C = 1.5 * 2^(max(e, emin) + 23 - m) (whose ulp is that grid step), then - C (exact); the
 // sign of h is put back so that a zero keeps it. Lanes whose result is past the accumulator's max,
-// infinite or NaN (overflow, special inputs, or a C past float's range) are only flagged: the
-// dispatcher recomputes the whole tile with the general kernel.
+// infinite or NaN (overflow, special inputs, or a C past float's range) are only flagged (through the
+// largest |result| pattern): the dispatcher recomputes the whole tile with the general kernel.
 //
-// Written with GCC vector extensions (16 float lanes per vector): the AVX-512 build maps a vector
-// to one register, AVX2 to two, the baseline build to four.
+// Written with GCC vector extensions of the including instruction set's register width.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -37,8 +36,16 @@
 
 namespace lowprec {
 
-typedef float lean_f32v __attribute__((vector_size(64)));
-typedef int32_t lean_i32v __attribute__((vector_size(64)));
+// Vector width: the including file may set LP_VEC_BYTES to its registers' (64 for AVX-512, 32 for
+// AVX2); a lane group of ACC_LANES floats is then LEAN_H vectors.
+#ifndef LP_VEC_BYTES
+#define LP_VEC_BYTES 16
+#endif
+typedef float lean_f32v __attribute__((vector_size(LP_VEC_BYTES)));
+typedef int32_t lean_i32v __attribute__((vector_size(LP_VEC_BYTES)));
+constexpr int LEAN_VL = LP_VEC_BYTES / 4;       // floats per vector
+constexpr int LEAN_H = ACC_LANES / LEAN_VL;     // vectors per group of ACC_LANES lanes
+constexpr int LEAN_NV = LEAN_VECS * LEAN_H;     // vectors per tile
 
 LP_INLINE lean_f32v lean_load(const float* p) {
   lean_f32v v;
@@ -48,9 +55,10 @@ LP_INLINE lean_f32v lean_load(const float* p) {
 
 LP_INLINE void lean_store(float* p, lean_f32v v) { std::memcpy(p, &v, sizeof v); }
 
-// s + t rounded to the accumulator (nearest-even); bad collects lanes the general kernel must redo.
+// s + t rounded to the accumulator (nearest-even). hi collects |result| patterns (their maximum
+// past P.maxpat means a lane the general kernel must redo).
 template <bool EXACT_SUM>
-LP_INLINE lean_f32v lean_add(lean_f32v s, lean_f32v t, const LeanParams& P, lean_i32v& bad) {
+LP_INLINE lean_f32v lean_add(lean_f32v s, lean_f32v t, const LeanParams& P, lean_i32v& hi) {
   constexpr int32_t SIGN = INT32_MIN, ABS = INT32_MAX, EXP = 0x7F800000;
   const lean_f32v h = s + t;
   lean_i32v hb = (lean_i32v)h;
@@ -58,29 +66,32 @@ LP_INLINE lean_f32v lean_add(lean_f32v s, lean_f32v t, const LeanParams& P, lean
     const lean_f32v z = h - s;
     const lean_f32v err = (s - (h - z)) + (t - z);
     const lean_i32v step = ((((lean_i32v)err) ^ hb) >> 31) | 1;  // +1: err has h's sign (magnitude up)
-    hb += (err != 0.0f) & ((hb & 1) == 0) & step;
-    bad |= (hb & ABS) >= EXP;  // h overflowed (or a special input)
+    const lean_i32v adj = (err != 0.0f) & ((hb & 1) == 0) & step;
+    const lean_i32v ha = hb & ABS;
+    hi = hi > ha ? hi : ha;  // h itself infinite or NaN (an overflow of float, or a special input)
+    hb += adj;
   }
   lean_i32v e = hb & EXP;
   const lean_i32v emin = lean_i32v{} + P.emin_pat;
   e = e > emin ? e : emin;
   const lean_f32v C = (lean_f32v)(e + P.kpat);
   const lean_f32v r = (((lean_f32v)hb) + C) - C;
-  const lean_i32v rb = ((lean_i32v)r) | (hb & SIGN);
-  bad |= (rb & ABS) > P.maxpat;
-  return (lean_f32v)rb;
+  const lean_i32v ra = ((lean_i32v)r) & ABS;
+  hi = hi > ra ? hi : ra;
+  return (lean_f32v)(ra | (hb & SIGN));
 }
 
-// Run n steps of LEAN_VECS vectors: terms(i, t) writes the terms of step i. Chunked order adds the
-// terms to q and q to s at each chunk end (and after the last of S.K terms), as accum_feed does.
+// Run n steps of a tile: terms(i, t) writes the LEAN_NV term vectors of step i (vector v * LEAN_H +
+// h holds lanes v * ACC_LANES + h * LEAN_VL ..). Chunked order adds the terms to q and q to s at
+// each chunk end (and after the last of S.K terms), as accum_feed does.
 template <bool EXACT_SUM, bool CHUNKED, class Terms>
 LP_INLINE void lean_run(LeanState& S, int64_t n, const LeanParams& P, const Terms& terms) {
-  constexpr int V = LEAN_VECS, W = ACC_LANES;
-  lean_f32v s[V], q[V], t[V];
-  lean_i32v bad = {};
-  for (int v = 0; v < V; ++v) {
-    s[v] = lean_load(S.s + v * W);
-    q[v] = lean_load(S.q + v * W);
+  constexpr int NV = LEAN_NV, VL = LEAN_VL;
+  lean_f32v s[NV], q[NV], t[NV];
+  lean_i32v hi = {};
+  for (int v = 0; v < NV; ++v) {
+    s[v] = lean_load(S.s + v * VL);
+    q[v] = lean_load(S.q + v * VL);
   }
   int64_t i = 0;
   while (i < n) {
@@ -91,37 +102,39 @@ LP_INLINE void lean_run(LeanState& S, int64_t n, const LeanParams& P, const Term
     }
     for (const int64_t end = i + run; i < end; ++i) {
       terms(i, t);
-      for (int v = 0; v < V; ++v) {
-        if (CHUNKED) q[v] = lean_add<EXACT_SUM>(q[v], t[v], P, bad);
-        else s[v] = lean_add<EXACT_SUM>(s[v], t[v], P, bad);
+      for (int v = 0; v < NV; ++v) {
+        if (CHUNKED) q[v] = lean_add<EXACT_SUM>(q[v], t[v], P, hi);
+        else s[v] = lean_add<EXACT_SUM>(s[v], t[v], P, hi);
       }
     }
     S.k += run;
     if (CHUNKED && (S.k % P.chunk == 0 || S.k == S.K)) {
-      for (int v = 0; v < V; ++v) {
-        s[v] = lean_add<EXACT_SUM>(s[v], q[v], P, bad);
+      for (int v = 0; v < NV; ++v) {
+        s[v] = lean_add<EXACT_SUM>(s[v], q[v], P, hi);
         q[v] = lean_f32v{};
       }
     }
   }
-  for (int v = 0; v < V; ++v) {
-    lean_store(S.s + v * W, s[v]);
-    lean_store(S.q + v * W, q[v]);
+  for (int v = 0; v < NV; ++v) {
+    lean_store(S.s + v * VL, s[v]);
+    lean_store(S.q + v * VL, q[v]);
   }
   int32_t any = 0;
-  for (int l = 0; l < W; ++l) any |= bad[l];
+  for (int l = 0; l < VL; ++l) any |= hi[l] > P.maxpat ? 1 : 0;
   S.bad |= any;
 }
 
-// Matrix-product tile: vector v holds row v's outputs for W columns; the term of step i is
-// a[v * lda + i] * b[i * W + l].
+// Matrix-product tile: lane group v holds row v's outputs for ACC_LANES columns; the term of step i
+// is a[v * lda + i] * b[i * ACC_LANES + l].
 template <bool EXACT_SUM, bool CHUNKED>
 inline void lean_feed_outer(LeanState& S, const float* __restrict a, int64_t lda, const float* __restrict b, int64_t n,
                             const LeanParams& P) {
-  constexpr int V = LEAN_VECS, W = ACC_LANES;
+  constexpr int V = LEAN_VECS, H = LEAN_H, W = ACC_LANES, VL = LEAN_VL;
   lean_run<EXACT_SUM, CHUNKED>(S, n, P, [&](int64_t i, lean_f32v* t) LP_INLINE_LAMBDA {
-    const lean_f32v bi = lean_load(b + i * W);
-    for (int v = 0; v < V; ++v) t[v] = a[v * lda + i] * bi;
+    lean_f32v bi[H];
+    for (int h = 0; h < H; ++h) bi[h] = lean_load(b + i * W + h * VL);
+    for (int v = 0; v < V; ++v)
+      for (int h = 0; h < H; ++h) t[v * H + h] = a[v * lda + i] * bi[h];
   });
 }
 
@@ -130,14 +143,14 @@ inline void lean_feed_outer(LeanState& S, const float* __restrict a, int64_t lda
 template <bool EXACT_SUM, bool CHUNKED>
 inline void lean_feed_lanes(LeanState& S, const float* __restrict x, const float* __restrict y, int64_t n,
                             const LeanParams& P) {
-  constexpr int V = LEAN_VECS, W = ACC_LANES, L = LEAN_LANES;
+  constexpr int NV = LEAN_NV, L = LEAN_LANES, VL = LEAN_VL;
   if (y) {
     lean_run<EXACT_SUM, CHUNKED>(S, n, P, [&](int64_t i, lean_f32v* t) LP_INLINE_LAMBDA {
-      for (int v = 0; v < V; ++v) t[v] = lean_load(x + i * L + v * W) * lean_load(y + i * L + v * W);
+      for (int v = 0; v < NV; ++v) t[v] = lean_load(x + i * L + v * VL) * lean_load(y + i * L + v * VL);
     });
   } else {
     lean_run<EXACT_SUM, CHUNKED>(S, n, P, [&](int64_t i, lean_f32v* t) LP_INLINE_LAMBDA {
-      for (int v = 0; v < V; ++v) t[v] = lean_load(x + i * L + v * W);
+      for (int v = 0; v < NV; ++v) t[v] = lean_load(x + i * L + v * VL);
     });
   }
 }

@@ -75,7 +75,7 @@ using AccumStateF = AccumStateT<float>;  // float32 path (deterministic modes, n
 
 // Nearest-even accumulation on float lanes (accumulate_lean.hpp): tiles of LEAN_VECS vectors of
 // ACC_LANES lanes, lowered from AccumParams by the dispatcher.
-constexpr int LEAN_VECS = 4;
+constexpr int LEAN_VECS = 6;
 constexpr int LEAN_LANES = LEAN_VECS * ACC_LANES;
 
 struct LeanParams {
