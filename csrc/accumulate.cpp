@@ -142,6 +142,15 @@ static int accum_matmul_impl(const T* A, const T* B, const T* C, T* out, int64_t
   return 0;
 }
 
+// Lane-major copy of rows r0 .. r0 + nl (row length K), terms k0 .. k0 + n: dst[k * stride + l].
+template <class T, class V>
+static void pack_rows(const T* X, int64_t r0, int64_t nl, int64_t K, int64_t k0, int64_t n, int64_t stride, V* dst) {
+  for (int64_t l = 0; l < nl; ++l) {
+    const T* xr = X + (r0 + l) * K + k0;
+    for (int64_t k = 0; k < n; ++k) dst[k * stride + l] = V(xr[k]);
+  }
+}
+
 // out[r] = C[r] (+) sum_k X[r, k] * Y[r, k] (Y, C nullable); row r uses the steps of `st` shifted
 // by r (lane stride = row stride). The lean path runs LEAN_LANES rows per task and redoes them with
 // the general kernel when it flags a lane.
@@ -170,14 +179,8 @@ static int accum_rows_impl(const T* X, const T* Y, const T* C, T* out, int64_t R
     AccFns<V>::init(kt)(*state, cp, K, sp, p);
     for (int64_t k0 = 0; k0 < K; k0 += seg) {
       const int64_t n = K - k0 < seg ? K - k0 : seg;
-      for (int64_t l = 0; l < nl; ++l) {
-        const T* xr = X + (r0 + l) * K + k0;
-        for (int64_t k = 0; k < n; ++k) xp[size_t(k * W + l)] = V(xr[k]);
-        if (Y) {
-          const T* yr = Y + (r0 + l) * K + k0;
-          for (int64_t k = 0; k < n; ++k) yp[size_t(k * W + l)] = V(yr[k]);
-        }
-      }
+      pack_rows(X, r0, nl, K, k0, n, W, xp.data());
+      if (Y) pack_rows(Y, r0, nl, K, k0, n, W, yp.data());
       AccFns<V>::feed(kt)(*state, xp.data(), Y ? yp.data() : nullptr, n, p, false);
     }
     AccFns<V>::finish(kt)(*state, obuf, p);
@@ -196,14 +199,8 @@ static int accum_rows_impl(const T* X, const T* Y, const T* C, T* out, int64_t R
     ls->bad = 0;
     for (int64_t k0 = 0; k0 < K && !ls->bad; k0 += seg) {
       const int64_t n = K - k0 < seg ? K - k0 : seg;
-      for (int64_t l = 0; l < nl; ++l) {
-        const T* xr = X + (r0 + l) * K + k0;
-        for (int64_t k = 0; k < n; ++k) xp[size_t(k * L + l)] = float(xr[k]);
-        if (Y) {
-          const T* yr = Y + (r0 + l) * K + k0;
-          for (int64_t k = 0; k < n; ++k) yp[size_t(k * L + l)] = float(yr[k]);
-        }
-      }
+      pack_rows(X, r0, nl, K, k0, n, L, xp.data());
+      if (Y) pack_rows(Y, r0, nl, K, k0, n, L, yp.data());
       kt->lean_lanes(*ls, xp.data(), Y ? yp.data() : nullptr, n, lp, fast == 3);
     }
     if (ls->bad) {
