@@ -65,8 +65,16 @@ static LeanParams lean_params(const AccumParams& p) {
   return lp;
 }
 
-// fast = 2, 3: nearest-even float tiles (3: exact float sums, see accumulate_lean.hpp).
-static bool lean_mode(int fast) { return fast >= 2; }
+// fast = 2, 3: nearest-even float tiles (3: exact float sums, see accumulate_lean.hpp), for float lanes.
+template <class V> static bool lean_mode(int fast) { return std::is_same<V, float>::value && fast >= 2; }
+
+// A tile state before its first term: chunk sums zero, no term fed, nothing flagged (s is the caller's).
+static void lean_start(LeanState& S, int64_t K) {
+  for (float& q : S.q) q = 0.0f;
+  S.k = 0;
+  S.K = K;
+  S.bad = 0;
+}
 
 // out[b, i, j] = C[b, i, j] (+) sum_k A[b, i, k] * B[b, k, j]; batch strides in elements (0: shared).
 // The lean path runs LEAN_VECS rows at a time and redoes a tile with the general kernel when it
@@ -78,7 +86,6 @@ static int accum_matmul_impl(const T* A, const T* B, const T* C, T* out, int64_t
   const KernelTable* kt = active_kernels();
   const Tiling tiling(batch, M, N);
   const int nt = threads_for(tiling.tasks, batch * M * N * (K + 1), n_threads);
-  const bool lean = std::is_same<V, float>::value && lean_mode(fast);
   const LeanParams lp = lean_params(p);
   constexpr int RV = LEAN_VECS;
   parallel_tasks(tiling.tasks, nt, [&](int64_t task) {
@@ -108,36 +115,34 @@ static int accum_matmul_impl(const T* A, const T* B, const T* C, T* out, int64_t
       T* oi = out + (b * M + i) * N + j0;
       for (int64_t l = 0; l < nl; ++l) oi[l] = T(obuf[l]);
     };
-    if (!lean) {
-      for (int64_t i = i_0; i < i_1; ++i) general_row(i);
-      return;
-    }
-    std::vector<float> ap(size_t(RV * K));
-    auto ls = std::make_unique<LeanState>();
-    for (int64_t i = i_0; i < i_1; i += RV) {
-      const int64_t nr = i_1 - i < RV ? i_1 - i : RV;
-      for (int v = 0; v < RV; ++v) {  // rows past the end repeat the last one
-        const T* Ai = A + b * sA + (i + (v < nr ? v : nr - 1)) * K;
-        for (int64_t k = 0; k < K; ++k) ap[size_t(v * K + k)] = float(Ai[k]);
-        for (int l = 0; l < W; ++l) {
-          const T* Ci = C ? C + b * sC + (i + (v < nr ? v : nr - 1)) * N + j0 : nullptr;
-          ls->s[v * W + l] = Ci && l < nl ? float(Ci[l]) : 0.0f;
-          ls->q[v * W + l] = 0.0f;
+    if constexpr (std::is_same<V, float>::value) {
+      if (lean_mode<V>(fast)) {
+        std::vector<float> ap(size_t(RV * K));
+        auto ls = std::make_unique<LeanState>();
+        for (int64_t i = i_0; i < i_1; i += RV) {
+          const int64_t nr = i_1 - i < RV ? i_1 - i : RV;
+          for (int v = 0; v < RV; ++v) {  // rows past the end repeat the last one
+            const int64_t row = i + (v < nr ? v : nr - 1);
+            const T* Ai = A + b * sA + row * K;
+            for (int64_t k = 0; k < K; ++k) ap[size_t(v * K + k)] = float(Ai[k]);
+            const T* Ci = C ? C + b * sC + row * N + j0 : nullptr;
+            for (int l = 0; l < W; ++l) ls->s[v * W + l] = Ci && l < nl ? float(Ci[l]) : 0.0f;
+          }
+          lean_start(*ls, K);
+          kt->lean_outer(*ls, ap.data(), K, bp.data(), K, lp, fast == 3);
+          if (ls->bad) {
+            for (int64_t v = 0; v < nr; ++v) general_row(i + v);
+            continue;
+          }
+          for (int64_t v = 0; v < nr; ++v) {
+            T* oi = out + (b * M + i + v) * N + j0;
+            for (int64_t l = 0; l < nl; ++l) oi[l] = T(ls->s[v * W + l]);
+          }
         }
-      }
-      ls->k = 0;
-      ls->K = K;
-      ls->bad = 0;
-      kt->lean_outer(*ls, ap.data(), K, reinterpret_cast<const float*>(bp.data()), K, lp, fast == 3);
-      if (ls->bad) {
-        for (int64_t v = 0; v < nr; ++v) general_row(i + v);
-        continue;
-      }
-      for (int64_t v = 0; v < nr; ++v) {
-        T* oi = out + (b * M + i + v) * N + j0;
-        for (int64_t l = 0; l < nl; ++l) oi[l] = T(ls->s[v * W + l]);
+        return;
       }
     }
+    for (int64_t i = i_0; i < i_1; ++i) general_row(i);
   });
   return 0;
 }
@@ -158,7 +163,7 @@ template <class T, class V>
 static int accum_rows_impl(const T* X, const T* Y, const T* C, T* out, int64_t R, int64_t K, const AccumSteps& st,
                            const AccumParams& p, int fast, int n_threads) {
   const KernelTable* kt = active_kernels();
-  const bool lean = std::is_same<V, float>::value && lean_mode(fast);
+  const bool lean = lean_mode<V>(fast);
   const LeanParams lp = lean_params(p);
   const int64_t TW = lean ? LEAN_LANES : W;  // rows per task
   const int64_t tasks = (R + TW - 1) / TW;
@@ -190,13 +195,8 @@ static int accum_rows_impl(const T* X, const T* Y, const T* C, T* out, int64_t R
     constexpr int64_t L = LEAN_LANES;
     std::vector<float> xp(size_t(seg * L), 0.0f), yp(Y ? size_t(seg * L) : 0, 0.0f);
     auto ls = std::make_unique<LeanState>();
-    for (int64_t l = 0; l < L; ++l) {
-      ls->s[l] = C && l < nl ? float(C[r0 + l]) : 0.0f;
-      ls->q[l] = 0.0f;
-    }
-    ls->k = 0;
-    ls->K = K;
-    ls->bad = 0;
+    for (int64_t l = 0; l < L; ++l) ls->s[l] = C && l < nl ? float(C[r0 + l]) : 0.0f;
+    lean_start(*ls, K);
     for (int64_t k0 = 0; k0 < K && !ls->bad; k0 += seg) {
       const int64_t n = K - k0 < seg ? K - k0 : seg;
       pack_rows(X, r0, nl, K, k0, n, L, xp.data());

@@ -149,16 +149,13 @@ def _narrow(x: np.ndarray, bits: int) -> bool:
     return not (np.any(u[:4096] & low) or np.any(u & low))
 
 
-def _terms_narrow(m: AccumModel, a: np.ndarray, b: np.ndarray | None, bits: int) -> bool:
-    """Whether every term (a, or a product a * b) has at most ``bits`` significant bits."""
-    if b is None:
-        return m.a_format.precision <= bits if isinstance(m.a_format, FloatFormat) else _narrow(a, bits)
-    pa = m.a_format.precision if isinstance(m.a_format, FloatFormat) else _data_precision(a)
-    return pa + (m.b_format.precision if isinstance(m.b_format, FloatFormat) else _data_precision(b)) <= bits
+def _operand_bits(fmt: Any, x: np.ndarray) -> int:
+    """Significant bits of x's values: its float format's, or (no format, MX) those the data use."""
+    return fmt.precision if isinstance(fmt, FloatFormat) else _data_precision(x)
 
 
-def _fast_level(m: AccumModel, dtype: np.dtype, a: np.ndarray, b: np.ndarray | None, terms: int | None = None) -> int:
-    """Which kernel gives the exact bits fastest (``terms``: the terms' precision when known).
+def _fast_level(m: AccumModel, dtype: np.dtype, a: np.ndarray, b: np.ndarray | None) -> int:
+    """Which kernel gives the exact bits fastest for terms a (or products a * b).
 
     0: double lanes, the general case. 1: float lanes, for a deterministic mode, an accumulator of at
     most 22 significant bits (rounding to odd at 24 bits, then to it, is exact) inside float's range,
@@ -179,7 +176,8 @@ def _fast_level(m: AccumModel, dtype: np.dtype, a: np.ndarray, b: np.ndarray | N
         if not ok:
             return 0
     else:
-        if not _terms_narrow(m, a, b, 24):
+        product_bits = _operand_bits(m.a_format, a) + _operand_bits(m.b_format, b)
+        if product_bits > 24:
             return 0
         (alo, ahi), (blo, bhi) = _nonzero_range(a), _nonzero_range(b)
         if not (alo * blo >= 2.0**-126 and ahi * bhi < 2.0**127):
@@ -194,8 +192,15 @@ def _fast_level(m: AccumModel, dtype: np.dtype, a: np.ndarray, b: np.ndarray | N
     if not lean:
         return 1
     p = m.acc.precision
-    narrow = terms <= p if terms is not None else _terms_narrow(m, a, b, p)
-    return 3 if p <= 11 and narrow else 2
+    if p > 11:
+        return 2
+    if b is not None:
+        narrow = product_bits <= p
+    elif isinstance(m.a_format, FloatFormat):
+        narrow = m.a_format.precision <= p
+    else:
+        narrow = _narrow(a, p)
+    return 3 if narrow else 2
 
 
 def _acc_tuple(m: AccumModel, key: int) -> tuple:
@@ -237,7 +242,8 @@ def _rows(X: np.ndarray, Y: np.ndarray | None, C: np.ndarray | None, m: AccumMod
         nch = nfull + (rem > 0)
         P = np.empty((R, nch), X.dtype)
         seq = (acc, prod, has_prod, 0, 1, fast)
-        merge = _fast_level(m, X.dtype, X, Y, terms=m.acc.precision) if fast else 0
+        # the merged terms are chunk sums, values of the accumulator: plain float sums when p <= 11
+        merge = 3 if fast >= 2 and m.acc.precision <= 11 else fast
         for r in range(R):
             base = r * S + 1
             xs = X[r, : nfull * CL]
