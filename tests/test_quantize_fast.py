@@ -1,0 +1,145 @@
+"""The shorter kernel forms (nearest; stochastic on float32, exact or r-bit) equal the reference.
+
+The kernel takes them on data of ordinary magnitude; blocks of 128 elements holding a nonzero value
+more than 8 binades below a target's smallest normal are recomputed by the general form. These
+tests mix both kinds of block, on every instruction set, at the ties and thresholds of each form.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import FLOAT_FORMATS, assert_same_bits
+
+import lowprec as lp
+from lowprec import _reference as ref
+from lowprec.rounding import Rounding
+
+SEED = 99
+SR_BITS = [None, 1, 8, 23, 30, 31, 32, 40]
+F32_FORMATS = [n for n in FLOAT_FORMATS if lp.format(n).emin >= -126 and lp.format(n).man_bits <= 23]
+EXTRA = [
+    lp.FloatFormat(7, 12, bias=70, specials="fnuz"),  # emin -69
+    lp.FloatFormat(7, 10, bias=110),  # emin -109: region S outside the stochastic form's range
+    lp.FloatFormat(4, 3, subnormals=False, specials="fn"),
+    lp.FloatFormat(3, 0, specials="none"),  # no fraction bits: ties decided by the exponent's parity
+    lp.FloatFormat(8, 7, subnormals=False),  # bf16 without subnormals: float32 subnormals flush
+]
+
+
+def _mixed(fmt: lp.FloatFormat, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Normal values around 2^emin and 1, ties of the subnormal grid, a few tiny values, specials."""
+    smin = float(fmt.min_subnormal)
+    parts = [
+        rng.standard_normal(n) * np.float64(fmt.min_normal) * 4,
+        rng.standard_normal(n),
+        (rng.integers(0, 2 ** (fmt.man_bits + 1), n) + 0.5) * smin,  # ties on the subnormal grid
+        rng.standard_normal(n) * float(fmt.max) / 2,
+    ]
+    x = np.concatenate(parts)
+    tiny = rng.choice(x.size, 7, replace=False)
+    x[tiny] = smin * 2.0 ** -rng.integers(9, 40, tiny.size) * rng.choice([-1, 1], tiny.size)
+    x[rng.choice(x.size, 5, replace=False)] = [0.0, -0.0, np.inf, -np.inf, np.nan]
+    with np.errstate(over="ignore"):
+        return x.astype(np.float32)
+
+
+def _same(x, fmt, mode, sr_bits, saturate):
+    got = lp.quantize(x, fmt, mode, saturate=saturate, sr_bits=sr_bits, seed=SEED)
+    want = ref.quantize(x, fmt, mode, saturate, sr_bits, ref.stream_key(SEED))
+    assert_same_bits(got, want, x)
+
+
+@pytest.mark.parametrize("saturate", [False, True])
+@pytest.mark.parametrize("fmt", [lp.format(n) for n in F32_FORMATS] + EXTRA, ids=str)
+def test_nearest_float32_and_float64(use_isa, fmt, saturate):
+    rng = np.random.default_rng(1)
+    x = _mixed(fmt, 3001, rng)
+    _same(x, fmt, Rounding.NEAREST, None, saturate)
+    _same(x.astype(np.float64), fmt, Rounding.NEAREST, None, saturate)
+
+
+@pytest.mark.parametrize("sr_bits", SR_BITS, ids=lambda r: f"r{r}")
+@pytest.mark.parametrize("fmt", [lp.format(n) for n in F32_FORMATS] + EXTRA, ids=str)
+def test_stochastic_float32(use_isa, fmt, sr_bits):
+    rng = np.random.default_rng(2)
+    x = _mixed(fmt, 3001, rng)
+    for sat in (False, True):
+        _same(x, fmt, Rounding.STOCHASTIC, sr_bits, sat)
+
+
+@pytest.mark.parametrize("sr_bits", [None, 8])
+def test_block_recomputed_around_one_tiny_value(sr_bits):
+    """One tiny value in a block: that block takes the general form, the others stay short; the
+    random words still follow the flat index, whatever the split between threads."""
+    fmt = lp.format("e4m3fn")
+    x = np.random.default_rng(3).standard_normal(5 * 128 + 17).astype(np.float32)
+    x[300] = 3e-9  # 2^-28: 19 binades below e4m3fn's smallest subnormal
+    _same(x, fmt, Rounding.STOCHASTIC, sr_bits, False)
+    one = lp.quantize(x, fmt, "stochastic", sr_bits=sr_bits, seed=SEED, n_threads=1)
+    for start in (0, 1, 129, 300):
+        part = lp.quantize(x[start:], fmt, "stochastic", sr_bits=sr_bits, seed=SEED, n_threads=2)
+        # A slice restarts the flat index: it equals the reference at its own indices.
+        assert_same_bits(part, ref.quantize(x[start:], fmt, Rounding.STOCHASTIC, False, sr_bits, ref.stream_key(SEED)))
+    assert_same_bits(one, lp.quantize(x, fmt, "stochastic", sr_bits=sr_bits, seed=SEED, n_threads=2))
+
+
+def test_tiny_values_get_the_exact_probability():
+    """Below 2^(emin - 8) the general form decides: 2^-20 into e4m3fn (spacing 2^-9) goes up with
+    probability 2^-11, and no other value appears."""
+    fmt = lp.format("e4m3fn")
+    x = np.full(1 << 20, 2.0**-20, dtype=np.float32)
+    y = lp.quantize(x, fmt, "stochastic", seed=5)
+    assert set(np.unique(y).tolist()) <= {0.0, 2.0**-9}
+    ups = int((y > 0).sum())
+    # Binomial(2^20, 2^-11): mean 512, sd 22.6; |ups - 512| > 150 has probability < 1e-10.
+    assert abs(ups - 512) <= 150
+
+
+def _boundary_inputs(fmt: lp.FloatFormat, r: int | None, n: int = 4096):
+    """Inputs that sit on the decision boundary set by each element's own random word.
+
+    Element i lies in binade e (region N above 2^emin, region S below), between grid points
+    base and base + g, at j float32 ulps above base (g = 2^dd ulps). Exact rounding goes up iff
+    u < (j / 2^dd) * 2^64, so j = u >> (64 - dd) stays down and j + 1 goes up; with r < dd bits the
+    fraction is first rounded to r bits (nearest-even), probed at the multiples, the midpoints and
+    just past them. Returns x, whether each element must go up, and the grid step g.
+    """
+    rng = np.random.default_rng(4)
+    u = ref.random_words(ref.stream_key(SEED), 0, n)
+    m, emin = fmt.man_bits, fmt.emin
+    lowest = max(emin - m if (fmt.subnormals and m > 0) else emin, -126)  # float32 normals only
+    e = rng.integers(lowest, min(emin + 3, fmt.emax - 1) + 1, n)
+    g = np.ldexp(1.0, np.where(e >= emin, e - m, emin - m))  # the target's spacing in binade e
+    dd = (np.log2(g).astype(np.int64) - (e - 23)).astype(np.uint64)  # bits below the grid
+    c = rng.integers(0, np.ldexp(1.0, e) / g)  # grid steps above 2^e
+    base = np.ldexp(1.0, e) + c * g
+    # 0: on the threshold, 1: one ulp past it; with r bits also 2: the midpoint, 3: one ulp past it
+    kind = rng.integers(0, 4, n)
+    bits = dd if r is None else np.minimum(dd, np.uint64(r))
+    top = (u >> (np.uint64(64) - bits)).astype(np.float64)  # the top bits of u that decide
+    step = np.ldexp(1.0, (dd - bits).astype(np.int64))  # ulps per unit of those bits
+    offset = (kind % 2) + np.where((kind >= 2) & (bits < dd), step / 2, 0.0)
+    j = top * step + offset
+    j = np.minimum(j, np.ldexp(1.0, dd.astype(np.int64)) - 1)
+    x = base + j * np.ldexp(1.0, e - 23)
+    t = np.where(bits < dd, np.floor(j / step), j)  # exact: t = j (compared with top at full width)
+    frac_half = bits < dd
+    rem = j / step - np.floor(j / step)
+    t = np.where(frac_half & ((rem > 0.5) | ((rem == 0.5) & (np.floor(j / step) % 2 == 1))), t + 1, t)
+    up = top < t
+    sign = rng.choice([-1.0, 1.0], n)
+    return (sign * x).astype(np.float32), up, sign * base, sign * g
+
+
+@pytest.mark.parametrize("sr_bits", [None, 3, 8, 23])
+@pytest.mark.parametrize("name", ["e4m3fn", "e5m2", "fp16", "bf16", "e2m1fn", "e6m9", "e3m4", "tf32"])
+def test_decision_boundaries(use_isa, name, sr_bits):
+    """Up or down is decided by the right random bits to the last bit, in both regions."""
+    fmt = lp.format(name)
+    x, up, base, g = _boundary_inputs(fmt, sr_bits)
+    assert 0.2 < up.mean() < 0.8  # both outcomes are probed
+    want = np.where(up, base + g, base).astype(np.float32)
+    got = lp.quantize(x, fmt, "stochastic", sr_bits=sr_bits, seed=SEED)
+    assert_same_bits(got, want, x)
+    assert_same_bits(ref.quantize(x, fmt, Rounding.STOCHASTIC, False, sr_bits, ref.stream_key(SEED)), want, x)
