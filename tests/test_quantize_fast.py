@@ -143,3 +143,29 @@ def test_decision_boundaries(use_isa, name, sr_bits):
     got = lp.quantize(x, fmt, "stochastic", sr_bits=sr_bits, seed=SEED)
     assert_same_bits(got, want, x)
     assert_same_bits(ref.quantize(x, fmt, Rounding.STOCHASTIC, False, sr_bits, ref.stream_key(SEED)), want, x)
+
+
+@pytest.mark.parametrize("name", ["e2m1fn", "e4m3fn", "e5m2", "e3m2fn", "fp16"])
+def test_tiny_value_decisions(use_isa, name):
+    """Values more than 8 binades below 2^emin (over 32 discarded bits) next to their element's
+    random word: |x| / s * 2^32 = u_hi + {-1, 0, 1/2, 1}, s the subnormal spacing. Exact rounding
+    goes up iff u < that times 2^32; the middle two cases need the low half of u."""
+    fmt = lp.format(name)
+    n = 1 << 16
+    u = ref.random_words(ref.stream_key(SEED), 0, n)
+    uh = (u >> np.uint64(32)).astype(np.float64)
+    idx = np.flatnonzero(uh < 2**22)
+    assert idx.size > 8
+    off = np.array([-1.0, 0.0, 0.5, 1.0])[np.arange(idx.size) % 4]
+    v = np.maximum(uh[idx] + off, 0.0)
+    s = float(fmt.min_subnormal)
+    x = np.ones(n, dtype=np.float32)
+    x[idx] = (v * s * 2.0**-32) * np.where(idx % 3 == 0, -1.0, 1.0)
+    assert np.all(np.abs(x[idx]) < 2.0 ** (fmt.emin - 8))
+    f = [int(vi * 2) << 31 for vi in v]  # (|x| / s) * 2^64 = v * 2^32, an integer (v has one fraction bit)
+    up = np.array([int(u[i]) < fi for i, fi in zip(idx, f, strict=True)])
+    assert up.any() and (~up).any()
+    want = x.copy()
+    want[idx] = np.where(up, s, 0.0) * np.sign(x[idx])
+    got = lp.quantize(x, fmt, "stochastic", seed=SEED)
+    assert_same_bits(got, want, x)

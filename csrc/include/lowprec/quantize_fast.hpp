@@ -19,6 +19,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "lowprec/params.hpp"
 #include "lowprec/quantize.hpp"
@@ -66,57 +67,54 @@ LP_INLINE T round_nearest_fast(T x, const Lowered<T>& L, const FastNearest<T>& F
   return bit_cast<T>(s | mag);
 }
 
-// Per-call constants of the float32 stochastic form. Region N (R = r, or 64 for exact rounding):
-// lo = a & maskN is the fraction lo / 2^dN; with kN = max(dN - R, 0) discarded by nearest-even,
-// t = RNE(lo / 2^kN) and up iff (u_hi >> shN) < t, shN = 32 - min(dN, R). Region S likewise with
-// X, F, kS and shS.
+// Per-call constants of the float32 stochastic form. The discarded fraction of either region is
+// put in 32-bit fixed point, g = lo << (32 - d) (d = dN, or F in region S; exact as lo < 2^d, d <= 31).
+// Exact rounding: up iff u_hi < g, i.e. (u >> (64 - d)) < lo. With r bits (k = 32 - r > 0): up iff
+// T < RNE(g / 2^k), T = u_hi >> k the top r bits of u; written as g + (T & 1) > T * 2^k + 2^(k-1).
 struct FastStochastic {
-  uint32_t maskN, unitN, keepN;  // fraction mask, one unit and the kept bits of region N
-  uint32_t kN, halfN, shN;
-  uint32_t maskS, F, kS, halfS, shS;
-  uint32_t tiny_pat;  // pattern of 2^(emin - 8); nonzero |x| below it take quantize_block
+  uint32_t maskN, unitN, keepN, shN;  // region N: fraction mask, one unit, kept bits, 32 - dN
+  uint32_t maskS, F, shS;             // region S: fraction mask of X, F = 31 - mS, 32 - F
+  uint32_t keepR, halfR, kR;          // r bits: clears the low k bits of u_hi; 2^(k-1); k
+  uint32_t tiny_pat;  // pattern of 2^(emin - 8): below it X is not exact (the "tiny" lanes)
+  bool tiny_direct;   // mS <= 7: tiny lanes decided from G = floor(|x| / s * 2^32) (see below)
   float scaleS;       // 2^(31 - emin)
+  float scaleT;       // 2^(1 + mS): from X's scale to G's
   float limS;         // largest float below 2^31 (keeps the conversion of other lanes in range)
   bool ok;
 
   FastStochastic(const QuantParams& p, const Lowered<float>& L) {
-    const int R = p.mode == MODE_STOCHASTIC_R ? p.sr_bits : 64;
     const int dN = 23 - p.man_bits;
     const int mS = p.subnormals ? p.man_bits : 0;
-    const int f = 31 - mS;
-    auto half = [](int k) { return k > 0 ? uint32_t(1) << (k - 1) : uint32_t(1); };
     maskN = (uint32_t(1) << dN) - 1;
     unitN = uint32_t(1) << dN;
     keepN = ~maskN;
-    kN = uint32_t(dN > R ? dN - R : 0);
-    halfN = half(int(kN));
-    const int eN = dN < R ? dN : R;
-    shN = uint32_t(32 - (eN > 0 ? eN : 1));  // dN = 0: lo = 0, never up
-    F = uint32_t(f);
-    maskS = uint32_t((uint64_t(1) << f) - 1);
-    kS = uint32_t(f > R ? f - R : 0);
-    halfS = half(int(kS));
-    shS = uint32_t(32 - (f < R ? f : R));
+    shN = dN > 0 ? uint32_t(32 - dN) : 0u;  // dN = 0: nothing is discarded, g = 0, never up
+    F = uint32_t(31 - mS);
+    maskS = (uint32_t(1) << F) - 1;
+    shS = 32 - F;
+    // With r >= 31 no fraction has more than r bits (dN <= 23, F <= 31): the exact rule applies.
+    const int k = p.mode == MODE_STOCHASTIC_R && p.sr_bits < 31 ? 32 - p.sr_bits : 0;
+    kR = uint32_t(k);
+    keepR = k > 0 ? ~((uint32_t(1) << k) - 1) : ~uint32_t(0);
+    halfR = k > 0 ? uint32_t(1) << (k - 1) : 0u;
     const bool reach_S = L.norm_pat != 0;
-    // 2^(31 - emin) must be a float32. With r >= 31 no fraction has more bits than r (dN <= 23,
-    // F <= 31), so the constants are those of exact rounding and t = lo < 2^31.
-    ok = !reach_S || p.emin >= -96;
+    ok = !reach_S || p.emin >= -96;  // 2^(31 - emin) must be a float32
     tiny_pat = reach_S && ok ? bit_cast<uint32_t>(std::ldexp(1.0f, p.emin - 8)) : 0u;
     scaleS = reach_S && ok ? std::ldexp(1.0f, 31 - p.emin) : 1.0f;
+    scaleT = std::ldexp(1.0f, 1 + mS);
+    tiny_direct = reach_S && mS <= 7;
     limS = 2147483520.0f;
   }
 };
 
-// Nearest-even rounding of lo / 2^k to an integer (k may be 0; half = 1 then, so no step).
-LP_INLINE uint32_t rne_shift(uint32_t lo, uint32_t k, uint32_t half) {
-  const uint32_t tq = lo >> k;
-  const uint32_t rem = lo - (tq << k);
-  return tq + (rem + (tq & 1u) > half ? 1u : 0u);
-}
-
-template <int MODE>
+// ROUNDR: r-bit rounding with r < 31 (kR > 0); otherwise the exact rule.
+// Tiny lanes (|x| < 2^(emin - 8), more than 32 discarded bits) set `redo`, and are recomputed by
+// round_one; with TINY (mS <= 7, so q = 0 there) they are decided here from G = floor(f * 2^32), f
+// the fraction |x| / s < 1/2, since u_hi < G means up and u_hi > G down (r bits: G against the
+// threshold T * 2^k + 2^(k-1) likewise); only equality, at probability 2^-32, sets `redo`.
+template <bool ROUNDR, bool TINY>
 LP_INLINE float round_stochastic_fast(float x, uint64_t counter, const Lowered<float>& L, const FastStochastic& F,
-                                      uint32_t& tiny) {
+                                      uint32_t& redo) {
   using U = uint32_t;
   using S = int32_t;
   using Lw = Lowered<float>;
@@ -124,20 +122,30 @@ LP_INLINE float round_stochastic_fast(float x, uint64_t counter, const Lowered<f
   const U sign = bits & Lw::SIGN;
   const U a = bits ^ sign;
   const bool regS = S(a) < S(L.norm_pat);
-  tiny |= (S(a) < S(F.tiny_pat) ? U(1) : U(0)) & (a != 0 ? U(1) : U(0));
+  const U tiny = (S(a) < S(F.tiny_pat) ? U(1) : U(0)) & (a != 0 ? U(1) : U(0));
   // Region S as the fixed-point integer X = |x| * 2^(31 - emin), clamped so that every lane converts.
   const float xs = bit_cast<float>(a) * F.scaleS;
   const U X = U(S(xs < F.limS ? xs : F.limS));
   const U uh = U(random_word_at(counter) >> 32);
-  U loN = a & F.maskN;
-  U loS = X & F.maskS;
-  if constexpr (MODE == MODE_STOCHASTIC_R) {
-    loN = rne_shift(loN, F.kN, F.halfN);
-    loS = rne_shift(loS, F.kS, F.halfS);
+  U g = regS ? (X & F.maskS) << F.shS : (a & F.maskN) << F.shN;
+  const U thr = (uh & F.keepR) | F.halfR;  // r bits only
+  if constexpr (TINY) {
+    const float xt = xs * F.scaleT;
+    const U G = U(S(xt < F.limS ? xt : F.limS));
+    g = tiny != 0 ? G : g;
+    U tie;
+    if constexpr (ROUNDR) tie = g == thr ? U(1) : U(0);
+    else tie = g == uh ? U(1) : U(0);
+    redo |= tiny & tie;
+  } else {
+    redo |= tiny;
   }
-  const U lo = regS ? loS : loN;
-  const U sh = regS ? F.shS : F.shN;
-  const bool up = (uh >> sh) < lo;
+  bool up;
+  if constexpr (ROUNDR) {
+    up = g + ((uh >> F.kR) & U(1)) > thr;
+  } else {
+    up = uh < g;
+  }
   const U magN = (a & F.keepN) + (up ? F.unitN : U(0));
   const U Q = (X >> F.F) + (up ? U(1) : U(0));
   const U magS = bit_cast<U>(float(S(Q)) * L.subscale);
@@ -147,6 +155,39 @@ LP_INLINE float round_stochastic_fast(float x, uint64_t counter, const Lowered<f
   mag = S(a) > S(Lw::INF) ? Lw::QNAN : mag;
   const U s = mag == 0 ? (sign & L.zero_sign) : sign;
   return bit_cast<float>(s | mag);
+}
+
+template <int MODE, bool ROUNDR, bool TINY>
+inline void quantize_stochastic_fast(const float* __restrict x, float* __restrict y, int64_t n, uint64_t first,
+                                     const QuantParams& p, const Lowered<float>& L, const FastStochastic& F) {
+  constexpr int64_t BLOCK = 256;
+  alignas(64) uint8_t tiny[BLOCK];
+  for (int64_t b = 0; b < n; b += BLOCK) {
+    const int64_t len = n - b < BLOCK ? n - b : BLOCK;
+    uint64_t ctr = random_counter(p.key, first + uint64_t(b));
+    uint32_t any = 0;
+#pragma omp simd linear(ctr : GOLDEN) reduction(| : any)
+    for (int64_t i = 0; i < len; ++i) {
+      y[b + i] = round_stochastic_fast<ROUNDR, TINY>(x[b + i], ctr, L, F, any);
+      ctr += GOLDEN;
+    }
+    if (!any) continue;
+    // The tiny elements of a block that needs it: found with a vector pass, redone one by one.
+#pragma omp simd
+    for (int64_t i = 0; i < len; ++i) {
+      const uint32_t a = bit_cast<uint32_t>(x[b + i]) & 0x7FFFFFFFu;
+      tiny[i] = uint8_t((int32_t(a) < int32_t(F.tiny_pat) ? 1u : 0u) & (a != 0 ? 1u : 0u));
+    }
+    for (int64_t i = 0; i < len; i += 8) {
+      uint64_t word = 0;
+      std::memcpy(&word, tiny + i, size_t(len - i < 8 ? len - i : 8));
+      for (; word != 0; word &= word - 1) {
+        const int64_t j = i + __builtin_ctzll(word) / 8;
+        const Rounded<float> r = round_one<float, MODE>(x[b + j], random_counter(p.key, first + uint64_t(b + j)), L);
+        y[b + j] = bit_cast<float>(r.sign | r.mag);
+      }
+    }
+  }
 }
 
 // quantize_block, through the shorter forms where they apply.
@@ -164,17 +205,12 @@ inline void quantize_run(const T* __restrict x, T* __restrict y, int64_t n, uint
     const Lowered<float> L(p);
     const FastStochastic F(p, L);
     if (F.ok) {
-      constexpr int64_t BLOCK = 128;
-      for (int64_t b = 0; b < n; b += BLOCK) {
-        const int64_t len = n - b < BLOCK ? n - b : BLOCK;
-        uint64_t ctr = random_counter(p.key, first + uint64_t(b));
-        uint32_t tiny = 0;
-#pragma omp simd linear(ctr : GOLDEN) reduction(| : tiny)
-        for (int64_t i = 0; i < len; ++i) {
-          y[b + i] = round_stochastic_fast<MODE>(x[b + i], ctr, L, F, tiny);
-          ctr += GOLDEN;
-        }
-        if (tiny) quantize_block<T, MODE>(x + b, y + b, len, first + uint64_t(b), p);
+      if (F.kR > 0) {
+        if (F.tiny_direct) quantize_stochastic_fast<MODE, true, true>(x, y, n, first, p, L, F);
+        else quantize_stochastic_fast<MODE, true, false>(x, y, n, first, p, L, F);
+      } else {
+        if (F.tiny_direct) quantize_stochastic_fast<MODE, false, true>(x, y, n, first, p, L, F);
+        else quantize_stochastic_fast<MODE, false, false>(x, y, n, first, p, L, F);
       }
       return;
     }
