@@ -27,6 +27,13 @@
 
 namespace lowprec {
 
+// An infinite input needs no case of its own when it rounds to a pattern above maxpat (the pattern of
+// inf rounds to inf or above in both forms) and the result of an overflow is that of an infinity:
+// true for nearest and stochastic rounding (no directed saturation) whenever max < inf in T.
+template <class T> inline bool inf_as_overflow(const Lowered<T>& L) {
+  return L.maxpat < Lowered<T>::INF && L.ovf_pos == L.inf_val;
+}
+
 template <class T> struct FastNearest {
   using U = typename FloatTraits<T>::U;
   static constexpr int M = FloatTraits<T>::M;
@@ -43,7 +50,7 @@ template <class T> struct FastNearest {
     keep = ~((U(1) << dN) - 1);
     const int mS = p.subnormals ? p.man_bits : 0;
     const int c_exp = p.emin - mS + M;
-    ok = L.norm_pat == 0 || c_exp <= FloatTraits<T>::B;
+    ok = (L.norm_pat == 0 || c_exp <= FloatTraits<T>::B) && inf_as_overflow(L);
     snap = L.norm_pat != 0 && ok ? static_cast<T>(std::ldexp(1.0, c_exp)) : T(1);
   }
 };
@@ -60,8 +67,7 @@ LP_INLINE T round_nearest_fast(T x, const Lowered<T>& L, const FastNearest<T>& F
   const U magN = (a + F.half_m1 + odd) & F.keep;
   const U magS = bit_cast<U>(T(bit_cast<T>(a) + F.snap) - F.snap);
   U mag = S(a) < S(L.norm_pat) ? magS : magN;
-  mag = S(mag) > S(L.maxpat) ? L.ovf_pos : mag;
-  mag = a == Lw::INF ? L.inf_val : mag;
+  mag = S(mag) > S(L.maxpat) ? L.ovf_pos : mag;  // an infinite input lands here too (see `ok`)
   mag = S(a) > S(Lw::INF) ? Lw::QNAN : mag;
   const U s = mag == 0 ? (sign & L.zero_sign) : sign;
   return bit_cast<T>(s | mag);
@@ -98,7 +104,7 @@ struct FastStochastic {
     keepR = k > 0 ? ~((uint32_t(1) << k) - 1) : ~uint32_t(0);
     halfR = k > 0 ? uint32_t(1) << (k - 1) : 0u;
     const bool reach_S = L.norm_pat != 0;
-    ok = !reach_S || p.emin >= -96;  // 2^(31 - emin) must be a float32
+    ok = (!reach_S || p.emin >= -96) && inf_as_overflow(L);  // 2^(31 - emin) must be a float32
     tiny_pat = reach_S && ok ? bit_cast<uint32_t>(std::ldexp(1.0f, p.emin - 8)) : 0u;
     scaleS = reach_S && ok ? std::ldexp(1.0f, 31 - p.emin) : 1.0f;
     scaleT = std::ldexp(1.0f, 1 + mS);
@@ -126,7 +132,7 @@ LP_INLINE float round_stochastic_fast(float x, uint64_t counter, const Lowered<f
   // Region S as the fixed-point integer X = |x| * 2^(31 - emin), clamped so that every lane converts.
   const float xs = bit_cast<float>(a) * F.scaleS;
   const U X = U(S(xs < F.limS ? xs : F.limS));
-  const U uh = U(random_word_at(counter) >> 32);
+  const U uh = mix64_hi(counter);  // the high half of the element's random word
   U g = regS ? (X & F.maskS) << F.shS : (a & F.maskN) << F.shN;
   const U thr = (uh & F.keepR) | F.halfR;  // r bits only
   if constexpr (TINY) {
@@ -150,8 +156,7 @@ LP_INLINE float round_stochastic_fast(float x, uint64_t counter, const Lowered<f
   const U Q = (X >> F.F) + (up ? U(1) : U(0));
   const U magS = bit_cast<U>(float(S(Q)) * L.subscale);
   U mag = regS ? magS : magN;
-  mag = S(mag) > S(L.maxpat) ? L.ovf_pos : mag;
-  mag = a == Lw::INF ? L.inf_val : mag;
+  mag = S(mag) > S(L.maxpat) ? L.ovf_pos : mag;  // an infinite input lands here too (see `ok`)
   mag = S(a) > S(Lw::INF) ? Lw::QNAN : mag;
   const U s = mag == 0 ? (sign & L.zero_sign) : sign;
   return bit_cast<float>(s | mag);

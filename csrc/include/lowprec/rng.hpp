@@ -18,6 +18,15 @@ inline uint64_t mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
+// High 32 bits of mix64(z): with w the word before the last xor-shift, (w ^ (w >> 31)) >> 32 is
+// hi(w) ^ (hi(w) >> 31), so the narrowing to 32-bit lanes comes before that step.
+inline uint32_t mix64_hi(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  const uint32_t h = uint32_t(z >> 32);
+  return h ^ (h >> 31);
+}
+
 inline uint64_t stream_key(uint64_t seed, uint64_t stream) { return mix64(seed + (stream + 1) * GOLDEN); }
 
 // Counter of element `index` (mod 2^64); element index + 1 has counter + GOLDEN.
