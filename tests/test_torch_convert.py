@@ -216,3 +216,26 @@ def test_cuda_matches_cpu():
         a = lpt.quantize(t, "e4m3fn", mode, seed=4)
         b = lpt.quantize(t.cuda(), "e4m3fn", mode, seed=4).cpu()
         assert torch.equal(a.view(torch.int32), b.view(torch.int32))
+
+
+@pytest.mark.parametrize(
+    ("profile", "mode"), [("nvidia-h100-fp8", "exact"), ("ibm-fp8-2018", "chunk"), ("ibm-fp8-2018", "operands")]
+)
+def test_compiled_converted_model_equals_eager(profile, mode):
+    """torch.compile(fullgraph=True) of a converted model: the same outputs and gradients, bit for bit."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 5))
+    lpt.emulate_(model, EmulationConfig.from_profile(profile, mode=mode))
+    twin = copy.deepcopy(model)
+    x = torch.randn(2, 3, 6, 6)
+    torch.manual_seed(1)
+    y = model(x)
+    y.sum().backward()
+    compiled = torch.compile(twin, backend="aot_eager", fullgraph=True)
+    torch.manual_seed(1)
+    yc = compiled(x)
+    yc.sum().backward()
+    assert torch.equal(yc, y)
+    for p, q in zip(model.parameters(), twin.parameters(), strict=True):
+        assert torch.equal(q.grad, p.grad)
+    torch.compiler.reset()

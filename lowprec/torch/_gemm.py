@@ -181,6 +181,13 @@ def _json(cfg: EmulationConfig | GemmConfig) -> str:
     return json.dumps(cfg.to_dict())
 
 
+@torch.compiler.assume_constant_result
+def _config_json(cfg: EmulationConfig) -> str:
+    """``_json(cfg)``, which torch.compile calls at trace time and keeps as a constant (it does not
+    trace the cache's lock or the JSON encoder)."""
+    return _json(cfg)
+
+
 @lru_cache(maxsize=512)
 def _gemm_from_json(s: str) -> GemmConfig:
     return GemmConfig.from_dict(json.loads(s))
@@ -262,5 +269,5 @@ def emulated_gemm(x: torch.Tensor, w: torch.Tensor, cfg: EmulationConfig, seed: 
     custom op ``lowprec::emulated_gemm``. Both compute the same bits.
     """
     if torch.compiler.is_compiling() or torch.jit.is_tracing() or isinstance(x, torch._subclasses.FakeTensor):
-        return _emulated_gemm_op(x, w, _json(cfg), seed)
+        return _emulated_gemm_op(x, w, _config_json(cfg), seed)
     return _EagerGemm.apply(x, w, cfg, int(seed))

@@ -22,7 +22,7 @@ import enum
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import Any
 
 from ..accum import AccumModel, BlockFMA
@@ -100,10 +100,16 @@ class GemmConfig:
             raise ValueError("mode='chunk' needs an AccumModel with a chunk length")
         object.__setattr__(self, "mode", mode)
         object.__setattr__(self, "scaling", scaling)
+        # Derived once: a plain attribute read, which torch.compile traces (a cached_property's lock
+        # it does not).
+        object.__setattr__(self, "_stochastic", self._draws_random_bits())
 
-    @cached_property
+    @property
     def stochastic(self) -> bool:
         """Whether the GEMM draws random bits (stochastic operand, accumulator or output rounding)."""
+        return self._stochastic  # type: ignore[attr-defined]
+
+    def _draws_random_bits(self) -> bool:
         m = self.model
         if m is None or self.mode is GemmMode.FLOAT32:
             return False
@@ -182,6 +188,7 @@ class EmulationConfig:
         for g in ("input_grad", "weight_grad"):
             v = getattr(self, g)
             object.__setattr__(self, g, fwd if v is None else _gemm(v, g))
+        object.__setattr__(self, "_stochastic", any(getattr(self, g).stochastic for g in _GEMMS))
         if self.name is not None and not isinstance(self.name, str):
             raise TypeError(f"name must be a str or None, got {type(self.name).__name__}")
 
@@ -215,10 +222,10 @@ class EmulationConfig:
         """Every GEMM is the plain float32 one."""
         return all(g.mode is GemmMode.FLOAT32 for g in self.gemms.values())
 
-    @cached_property
+    @property
     def stochastic(self) -> bool:
         """Whether any GEMM draws random bits."""
-        return any(g.stochastic for g in self.gemms.values())
+        return self._stochastic  # type: ignore[attr-defined]
 
     def replace(self, **changes: Any) -> EmulationConfig:
         """A copy with some GEMM configs (or the name) replaced."""
