@@ -101,6 +101,21 @@ def quantize(const real[::1] x, real[::1] out, tuple params, int n_threads):
             c_quantize_f64(&x[0], &out[0], n, q, n_threads)
 
 
+def quantize_ptr(size_t x, size_t out, int64_t n, bint is_double, tuple params, int n_threads):
+    """quantize on raw buffer addresses (n elements, contiguous, float64 if is_double else float32).
+
+    For callers that hold validated buffers (lowprec.torch's CPU tensors); no checks here.
+    """
+    cdef QuantParams q = _params(params)
+    if n <= 0:
+        return
+    with nogil:
+        if is_double:
+            c_quantize_f64(<const double*>x, <double*>out, n, q, n_threads)
+        else:
+            c_quantize_f32(<const float*>x, <float*>out, n, q, n_threads)
+
+
 def encode(x, out, tuple params, int n_threads):
     """x: contiguous float32/float64 1-D array; out: contiguous uint8/16/32 1-D array."""
     cdef const float[::1] xf

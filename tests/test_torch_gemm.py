@@ -286,3 +286,61 @@ def test_eager_path_equals_the_custom_op(prof, mode, scaling):
         assert torch.isfinite(y1).all()
         assert torch.equal(y1, y2)
         assert torch.equal(g1[0], x.grad) and torch.equal(g1[1], w.grad)
+
+
+def _operand_configs():
+    """Operand-only configs: a profile's, and one whose gradient GEMMs round differently (nothing shared)."""
+    ibm = EmulationConfig.from_profile("ibm-fp8-2018", mode="operands")
+    fwd = lp.AccumModel(a_format="e4m3fn", b_format="e4m3fn", acc="fp32")
+    ig = lp.AccumModel(a_format="e5m2", b_format="bf16", acc="fp32", operand_rounding="nearest_away")
+    wg = lp.AccumModel(a_format="e3m4", b_format=None, acc="fp32", operand_rounding="toward_zero")
+    mixed = EmulationConfig(GemmConfig(fwd, "operands"), GemmConfig(ig, "operands"), GemmConfig(wg, "operands"))
+    return [ibm, mixed]
+
+
+@pytest.mark.parametrize("cfg", _operand_configs(), ids=["ibm-fp8-2018", "mixed"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_operand_linear_equals_the_custom_op(cfg, bias):
+    """The eager path of operand-only layers (plain mm on rounded operands, roundings shared) gives the
+    custom op's output and gradients (x, weight, bias) bit for bit, through the layer and LF.linear."""
+    from lowprec.torch._gemm import _emulated_gemm_op, _json
+
+    assert cfg._operand_plan is not None
+    gen = torch.Generator().manual_seed(3)
+    layer = torch.nn.Linear(40, 24, bias=bias)
+    lpt.emulate_(layer, cfg)
+    for shape in [(16, 40), (2, 5, 40)]:
+        x = torch.randn(*shape, generator=gen, requires_grad=True)
+        g = torch.randn(*shape[:-1], 24, generator=gen)
+        y1 = layer(x) if len(shape) == 2 else LF.linear(x, layer.weight, layer.bias, cfg)
+        y1.backward(g)
+        got = [x.grad.clone(), layer.weight.grad.clone()] + ([layer.bias.grad.clone()] if bias else [])
+        x.grad = None
+        layer.zero_grad()
+        y2 = _emulated_gemm_op(x.reshape(-1, 40), layer.weight, _json(cfg), torch.tensor(0)).reshape(y1.shape)
+        if bias:
+            y2 = y2 + layer.bias
+        y2.backward(g)
+        want = [x.grad, layer.weight.grad] + ([layer.bias.grad] if bias else [])
+        assert torch.equal(y1, y2)
+        for a, b in zip(got, want, strict=True):
+            assert torch.equal(a, b)
+        x.grad = None
+        layer.zero_grad()
+
+
+def test_operand_plan_only_for_deterministic_operand_only_configs():
+    base = EmulationConfig.from_profile("ibm-fp8-2018", mode="operands")
+    assert base._operand_plan is not None
+    plan = base._operand_plan
+    assert plan[6] and plan[7] and plan[8]  # the profile rounds every operand alike: all shared
+    m = base.forward.model
+    assert EmulationConfig.from_profile("ibm-fp8-2018", mode="chunk")._operand_plan is None
+    assert EmulationConfig.from_profile("ibm-fp8-2018", mode="exact")._operand_plan is None
+    assert EmulationConfig.from_profile("ibm-fp8-2018", mode="operands", scaling="tensor")._operand_plan is None
+    assert EmulationConfig.from_profile("ocp-mxfp8-e4m3", mode="operands")._operand_plan is None  # MX operands
+    sr = m.replace(operand_rounding="stochastic")
+    assert EmulationConfig(GemmConfig(sr, "operands"))._operand_plan is None
+    out = m.replace(out_format="bf16")
+    assert EmulationConfig(GemmConfig(out, "operands"))._operand_plan is None
+    assert EmulationConfig(GemmConfig(m, "operands"), weight_grad=GemmConfig(m, "chunk"))._operand_plan is None

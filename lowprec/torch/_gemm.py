@@ -28,7 +28,7 @@ from ..mx import MXFormat, mx_quantize
 from ._ops import round_tensor
 from .config import EmulationConfig, GemmConfig, GemmMode, Scaling
 
-__all__ = ["gemm_nt", "emulated_gemm", "grad_seeds"]
+__all__ = ["gemm_nt", "emulated_gemm", "grad_seeds", "eager"]
 
 _SEED_MOD = 2**63
 
@@ -262,12 +262,17 @@ class _EagerGemm(torch.autograd.Function):
         return dx, dw, None, None
 
 
+def eager(x: torch.Tensor) -> bool:
+    """True outside torch.compile, tracing and fake tensors (where the custom op must be called)."""
+    return not (torch.compiler.is_compiling() or torch.jit.is_tracing() or isinstance(x, torch._subclasses.FakeTensor))
+
+
 def emulated_gemm(x: torch.Tensor, w: torch.Tensor, cfg: EmulationConfig, seed: torch.Tensor) -> torch.Tensor:
     """``x @ w^T`` with autograd: forward, input-gradient and weight-gradient GEMMs under ``cfg``.
 
     Eager calls run the GEMMs directly; under ``torch.compile`` (or when tracing) the call is the
     custom op ``lowprec::emulated_gemm``. Both compute the same bits.
     """
-    if torch.compiler.is_compiling() or torch.jit.is_tracing() or isinstance(x, torch._subclasses.FakeTensor):
+    if not eager(x):
         return _emulated_gemm_op(x, w, _config_json(cfg), seed)
     return _EagerGemm.apply(x, w, cfg, int(seed))

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .. import _reference as ref
-from .._native import core, default_threads
+from .._native import core
 from .._quantize import _check_fits as np_check_fits
 from .._quantize import _check_seed, _check_sr_bits, _params
 from .._quantize import quantize as np_quantize
@@ -93,7 +93,9 @@ def np_check_fits_any(fmt: Any) -> None:
 
 @lru_cache(maxsize=512)
 def _kernel_params(fmt: Any, mode: Rounding, saturate: bool | None, sr_bits: int | None, dtype: torch.dtype):
-    """The compiled kernel's parameter tuple (random key left at 0) for float formats, else None."""
+    """The compiled kernel's parameter tuple (random key left at 0) for float formats, else None; the
+    format is first checked to fit ``dtype``."""
+    _check_fits(fmt, dtype)
     if core is None or not isinstance(fmt, FloatFormat) or dtype not in (torch.float32, torch.float64):
         return None
     return _params(fmt, mode, bool(saturate), sr_bits, 0, False)
@@ -113,17 +115,29 @@ def round_tensor(
 
     The random word of flattened element i is the one :func:`lowprec.quantize` draws for ``seed``.
     """
-    _check_fits_cached(fmt, x.dtype)
+    params = _kernel_params(fmt, mode, saturate, sr_bits, x.dtype)  # also checks that fmt fits x.dtype
+    if params is not None and x.device.type == "cpu" and backend != "torch":
+        # CPU float32/float64 and a float format: straight to the kernel, on NumPy views.
+        src = x.detach()
+        if not src.is_contiguous():
+            src = src.contiguous()
+        out = torch.empty_like(src, memory_format=torch.contiguous_format)
+        if mode.is_stochastic:
+            params = params[:8] + (ref.stream_key(seed),) + params[9:]
+        double = src.dtype == torch.float64
+        core.quantize_ptr(src.data_ptr(), out.data_ptr(), src.numel(), double, params, core.default_threads())
+        return out
     work = x if x.dtype in (torch.float32, torch.float64) else x.float()
     use_kernel = backend == "kernel" or (backend == "auto" and work.device.type == "cpu")
     key = ref.stream_key(seed) if mode.is_stochastic else 0
     if use_kernel:
         src = work.detach().cpu().contiguous()
-        params = _kernel_params(fmt, mode, saturate, sr_bits, src.dtype)
-        if params is not None:  # float formats: straight to the kernel (arguments checked above)
+        kparams = _kernel_params(fmt, mode, saturate, sr_bits, src.dtype)
+        if kparams is not None:
             out = torch.empty_like(src)
-            keyed = params[:8] + (key,) + params[9:]
-            core.quantize(src.view(-1).numpy(), out.view(-1).numpy(), keyed, default_threads())
+            core.quantize(
+                src.view(-1).numpy(), out.view(-1).numpy(), kparams[:8] + (key,) + kparams[9:], core.default_threads()
+            )
         else:
             res = np_quantize(src.numpy(), fmt, mode, saturate=saturate, sr_bits=sr_bits, seed=seed)
             out = torch.from_numpy(np.asarray(res))
@@ -131,11 +145,6 @@ def round_tensor(
     else:
         out = quantize_twin(work.detach(), fmt, mode, saturate, sr_bits, key)
     return out if out.dtype == x.dtype else out.to(x.dtype)
-
-
-@lru_cache(maxsize=512)
-def _check_fits_cached(fmt: Any, dtype: torch.dtype) -> None:
-    _check_fits(fmt, dtype)
 
 
 def _saturate_arg(s: int) -> bool | None:

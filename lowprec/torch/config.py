@@ -26,6 +26,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..accum import AccumModel, BlockFMA
+from ..formats import FloatFormat
 from ..profiles import Profile, load_profile
 
 __all__ = ["GemmMode", "Scaling", "GemmConfig", "EmulationConfig", "as_config"]
@@ -153,6 +154,27 @@ class GemmConfig:
         return cls(model, d.get("mode", "exact"), d.get("scaling", "none"))
 
 
+def _operand_plan(cfg: EmulationConfig) -> tuple | None:
+    """For a config whose three GEMMs only round their operands to float formats, deterministically
+    and without scaling or output rounding: the (format, rounding) of x and w (forward), dy and w
+    (input gradient), dy and x (weight gradient), then whether the input-gradient GEMM's w and the
+    weight-gradient GEMM's x are rounded as in the forward, and whether both gradient GEMMs round dy
+    alike. None for any other config."""
+    specs = []
+    for g in _GEMMS:
+        gc = getattr(cfg, g)
+        m = gc.model
+        if gc.mode is not GemmMode.OPERANDS or gc.scaling is not Scaling.NONE or m.operand_rounding.is_stochastic:
+            return None
+        if isinstance(m, AccumModel) and m.out_format is not None:
+            return None
+        if not all(f is None or isinstance(f, FloatFormat) for f in (m.a_format, m.b_format)):
+            return None
+        specs += [(m.a_format, m.operand_rounding), (m.b_format, m.operand_rounding)]
+    fx, fw, gdy, gw, wdy, wx = specs
+    return (fx, fw, gdy, gw, wdy, wx, gw == fw, wx == fx, wdy == gdy)
+
+
 def _gemm(spec: Any, name: str) -> GemmConfig:
     if isinstance(spec, GemmConfig):
         return spec
@@ -189,6 +211,8 @@ class EmulationConfig:
             v = getattr(self, g)
             object.__setattr__(self, g, fwd if v is None else _gemm(v, g))
         object.__setattr__(self, "_stochastic", any(getattr(self, g).stochastic for g in _GEMMS))
+        object.__setattr__(self, "_float32", all(getattr(self, g).mode is GemmMode.FLOAT32 for g in _GEMMS))
+        object.__setattr__(self, "_operand_plan", _operand_plan(self))
         if self.name is not None and not isinstance(self.name, str):
             raise TypeError(f"name must be a str or None, got {type(self.name).__name__}")
 
@@ -220,7 +244,7 @@ class EmulationConfig:
     @property
     def is_float32(self) -> bool:
         """Every GEMM is the plain float32 one."""
-        return all(g.mode is GemmMode.FLOAT32 for g in self.gemms.values())
+        return self._float32  # type: ignore[attr-defined]
 
     @property
     def stochastic(self) -> bool:

@@ -13,7 +13,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ._gemm import emulated_gemm
+from ._gemm import eager, emulated_gemm
+from ._operands import OperandsLinear
 from ._ops import _seed_tensor
 from .config import EmulationConfig, as_config
 
@@ -60,7 +61,13 @@ def linear(
     if cfg is None:
         return F.linear(x, weight, bias)
     x2 = x.reshape(-1, x.shape[-1])
-    y = emulated_gemm(x2, weight, cfg, _seed_tensor(seed, cfg.stochastic))
+    plan = cfg._operand_plan  # type: ignore[attr-defined]
+    if plan is not None and eager(x2):
+        if seed is not None:
+            _seed_tensor(seed, False)  # checked, though deterministic roundings draw no random bits
+        y = OperandsLinear.apply(x2, weight, plan)
+    else:
+        y = emulated_gemm(x2, weight, cfg, _seed_tensor(seed, cfg.stochastic))
     y = y.reshape(*x.shape[:-1], weight.shape[0])
     return y if bias is None else y + bias
 
