@@ -4,6 +4,7 @@
 by the Python layer (lowprec/_quantize.py); only buffer types and sizes are checked here."""
 
 from libc.stdint cimport int32_t, int64_t, uint64_t
+from libcpp.vector cimport vector
 
 
 cdef extern from "lowprec/api.hpp" namespace "lowprec":
@@ -114,6 +115,32 @@ def quantize_ptr(size_t x, size_t out, int64_t n, bint is_double, tuple params, 
             c_quantize_f64(<const double*>x, <double*>out, n, q, n_threads)
         else:
             c_quantize_f32(<const float*>x, <float*>out, n, q, n_threads)
+
+
+def quantize_many(list xs, list outs, list sizes, list seeds, bint is_double, tuple params, int n_threads):
+    """quantize_ptr over several buffers (addresses and element counts), buffer i with the random key of
+    seeds[i] (ignored by deterministic modes); one call, the GIL released once."""
+    cdef QuantParams q = _params(params)
+    cdef Py_ssize_t k, m = len(xs)
+    cdef vector[size_t] px, po
+    cdef vector[int64_t] ns
+    cdef vector[uint64_t] keys
+    if len(outs) != m or len(sizes) != m or len(seeds) != m:
+        raise ValueError("xs, outs, sizes and seeds must have the same length")
+    for k in range(m):
+        px.push_back(xs[k])
+        po.push_back(outs[k])
+        ns.push_back(sizes[k])
+        keys.push_back(c_make_key(seeds[k], 0))
+    with nogil:
+        for k in range(m):
+            if ns[k] <= 0:
+                continue
+            q.key = keys[k]
+            if is_double:
+                c_quantize_f64(<const double*>px[k], <double*>po[k], ns[k], q, n_threads)
+            else:
+                c_quantize_f32(<const float*>px[k], <float*>po[k], ns[k], q, n_threads)
 
 
 def encode(x, out, tuple params, int n_threads):

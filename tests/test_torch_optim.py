@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import lowprec as lp
+from lowprec.rounding import Rounding
 from lowprec.torch import LossScaler, LowPrecisionOptimizer
 
 
@@ -170,3 +171,23 @@ def test_loss_scaler_bad_input():
         LossScaler(backoff=2.0)
     with pytest.raises(ValueError, match="interval"):
         LossScaler(interval=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_batched_rounding_equals_one_call_per_tensor(dtype):
+    """The step rounds all tensors of a role in one kernel call; each must get the bits of its own
+    call (its own seed, element indices from 0), including when dtypes are mixed (no batching)."""
+    model = torch.nn.Sequential(torch.nn.Linear(7, 33), torch.nn.Linear(33, 3))
+    opt = LowPrecisionOptimizer(torch.optim.SGD(model.parameters(), lr=0.1), weight="e5m2", seed=11)
+    opt.steps = 3
+    gen = torch.Generator().manual_seed(0)
+    ts = [torch.randn(s, generator=gen, dtype=dtype) for s in [(33, 7), (33,), (3, 33), (3,)]]
+    for role in ("weight", "grad"):
+        opt.formats[role] = lp.format("e4m3fn")
+        opt.roundings[role] = Rounding.STOCHASTIC
+        many = opt._round_many(ts, role, [0, 1, 2, 3])
+        for t, i, got in zip(ts, [0, 1, 2, 3], many, strict=True):
+            assert torch.equal(got, opt._round(t, role, i))
+        mixed = [ts[0], ts[1].to(torch.float64 if dtype == torch.float32 else torch.float32)]
+        for t, i, got in zip(mixed, [0, 1], opt._round_many(mixed, role, [0, 1]), strict=True):
+            assert torch.equal(got, opt._round(t, role, i))

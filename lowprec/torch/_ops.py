@@ -24,7 +24,7 @@ from ..formats import FixedFormat, FloatFormat, ScaleFormat, format
 from ..rounding import Rounding, rounding_mode
 from ._twin import quantize_twin
 
-__all__ = ["quantize", "round_tensor", "fmt_key", "fmt_from_key", "BACKENDS"]
+__all__ = ["quantize", "round_tensor", "round_many", "fmt_key", "fmt_from_key", "BACKENDS"]
 
 BACKENDS = ("auto", "kernel", "torch")
 _FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
@@ -145,6 +145,28 @@ def round_tensor(
     else:
         out = quantize_twin(work.detach(), fmt, mode, saturate, sr_bits, key)
     return out if out.dtype == x.dtype else out.to(x.dtype)
+
+
+def round_many(ts: list[torch.Tensor], fmt: Any, mode: Rounding, seeds: list[int]) -> list[torch.Tensor]:
+    """``[round_tensor(t, fmt, mode, seed=s) for t, s in zip(ts, seeds)]``, in one kernel call when the
+    tensors are CPU float32 (or all float64) tensors and fmt is a float format."""
+    if ts:
+        dtype = ts[0].dtype
+        params = _kernel_params(fmt, mode, None, None, dtype)
+        if params is not None and all(t.is_cpu and t.dtype == dtype for t in ts):
+            srcs = [t.detach().contiguous() for t in ts]
+            outs = [torch.empty_like(t, memory_format=torch.contiguous_format) for t in srcs]
+            core.quantize_many(
+                [t.data_ptr() for t in srcs],
+                [t.data_ptr() for t in outs],
+                [t.numel() for t in srcs],
+                list(seeds),
+                dtype == torch.float64,
+                params,
+                core.default_threads(),
+            )
+            return outs
+    return [round_tensor(t, fmt, mode, seed=s) for t, s in zip(ts, seeds, strict=True)]
 
 
 def _saturate_arg(s: int) -> bool | None:

@@ -19,7 +19,7 @@ import torch
 from .._quantize import _check_seed
 from ..formats import format
 from ..rounding import Rounding, rounding_mode
-from ._ops import round_tensor
+from ._ops import round_many, round_tensor
 
 __all__ = ["LossScaler", "LowPrecisionOptimizer"]
 
@@ -193,6 +193,24 @@ class LowPrecisionOptimizer:
         seed = (self.seed + ((self.steps * n + i) * 4 + _ROLES[role] + 1) * _GOLDEN) % 2**64
         return round_tensor(t, fmt, self.roundings[role], seed=seed)
 
+    def _round_many(self, ts: list[torch.Tensor], role: str, idx: list[int]) -> list[torch.Tensor]:
+        """``[self._round(t, role, i) for t, i in zip(ts, idx)]`` in one kernel call where possible."""
+        fmt = self.formats[role]
+        if fmt is None:
+            return list(ts)
+        n = len(self._params)
+        seeds = [(self.seed + ((self.steps * n + i) * 4 + _ROLES[role] + 1) * _GOLDEN) % 2**64 for i in idx]
+        return round_many(ts, fmt, self.roundings[role], seeds)
+
+    def _grads_finite(self, grads: list[torch.Tensor]) -> bool:
+        """No inf/NaN in any gradient (one pass, as GradScaler checks; multiplying by 1 changes no value)."""
+        try:
+            found = torch.zeros((), device=grads[0].device)
+            torch._amp_foreach_non_finite_check_and_unscale_(grads, found, torch.ones((), device=grads[0].device))
+            return found.item() == 0
+        except (RuntimeError, TypeError):  # mixed devices or dtypes
+            return all(bool(torch.isfinite(g).all()) for g in grads)
+
     @property
     def param_groups(self) -> list[dict[str, Any]]:
         return self.optimizer.param_groups
@@ -229,15 +247,18 @@ class LowPrecisionOptimizer:
             with torch.enable_grad():
                 loss = closure()
         live = [(i, p) for i, p in enumerate(self._params) if p.grad is not None]
-        if live and not torch.isfinite(torch.stack(torch._foreach_norm([p.grad for _, p in live], float("inf")))).all():
+        if live and not self._grads_finite([p.grad.detach() for _, p in live]):
             self.scaler.update(True)
             self.skipped_steps += 1
             return loss
+        idx = [i for i, _ in live]
         inv = 1.0 / self.scaler.scale
+        grads = [p.grad.detach().double() for _, p in live]
+        if inv != 1.0:
+            grads = torch._foreach_mul(grads, inv)
+        grads = self._round_many(grads, "grad", idx)
         saved = {}
-        for i, p in live:
-            g = p.grad.detach().double() * inv if inv != 1.0 else p.grad.detach().double()
-            g = self._round(g, "grad", i)
+        for (_, p), g in zip(live, grads, strict=True):
             saved[p] = (p.data, p.grad, p.dtype)
             src = self.master.get(p, p.data)
             p.data = src.double()
@@ -248,22 +269,28 @@ class LowPrecisionOptimizer:
         try:
             self.optimizer.step()
         finally:
-            for i, p in live:
-                new = p.data
-                old_data, old_grad, dtype = saved[p]
-                if p in self.master:
-                    m = self._round(new, "master", i)
+            news = [p.data for _, p in live]
+            if self.master:
+                masters = self._round_many(news, "master", idx)
+                for (_, p), m in zip(live, masters, strict=True):
                     self.master[p] = m.to(self.master[p].dtype)
-                    w = self._round(m, "weight", i)
-                else:
-                    w = self._round(new, "weight", i)
-                old_data.copy_(w.to(dtype))
+                weights = self._round_many(masters, "weight", idx)
+            else:
+                weights = self._round_many(news, "weight", idx)
+            states, where = [], []
+            for (i, p), w in zip(live, weights, strict=True):
+                old_data, old_grad, _ = saved[p]
+                old_data.copy_(w)
                 p.data = old_data
                 p.grad = old_grad
                 st = self.optimizer.state[p]
                 for k, v in st.items():
                     if torch.is_tensor(v) and v.is_floating_point() and v.shape == p.shape:
-                        st[k] = self._round(v, "state", i).to(dtype)
+                        states.append(v)
+                        where.append((i, p, k))
+            rounded = self._round_many(states, "state", [i for i, _, _ in where])
+            for (_, p, k), v in zip(where, rounded, strict=True):
+                self.optimizer.state[p][k] = v.to(saved[p][2])
         self.steps += 1
         self.scaler.update(False)
         return loss
