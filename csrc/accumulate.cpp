@@ -227,21 +227,32 @@ int bfma_matmul(const float* A, const float* B, const double* C, double* out, in
   const int64_t Kp = (K + F - 1) / F * F;
   const Tiling tiling(batch, M, N);
   const int nt = threads_for(tiling.tasks, batch * M * N * (K + 1), n_threads);
+  // Operands are packed in the order of the products inside each block (p.perm), so the kernel
+  // reads them in place (perm = nullptr below).
+  BfmaParams q = p;
+  q.perm = nullptr;
+  std::vector<int64_t> src(static_cast<size_t>(Kp));
+  for (int64_t k = 0; k < Kp; ++k) src[size_t(k)] = k / F * F + p.perm[k % F];
   parallel_tasks(tiling.tasks, nt, [&](int64_t task) {
     const auto [b, j0, nl, i_0, i_1] = tiling(task);
     std::vector<float> bp(size_t(Kp * W), 0.0f), arow(size_t(Kp), 0.0f);
-    std::vector<float> pa(static_cast<size_t>(F)), pb(static_cast<size_t>(F * W));
     const float* Bb = B + b * sB;
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t l = 0; l < nl; ++l) bp[size_t(k * W + l)] = Bb[k * N + j0 + l];
+    for (int64_t k = 0; k < Kp; ++k) {
+      const int64_t ks = src[size_t(k)];
+      if (ks < K)
+        for (int64_t l = 0; l < nl; ++l) bp[size_t(k * W + l)] = Bb[ks * N + j0 + l];
+    }
     alignas(64) double d[W];
     for (int64_t i = i_0; i < i_1; ++i) {
       const float* Ai = A + b * sA + i * K;
-      for (int64_t k = 0; k < K; ++k) arow[size_t(k)] = Ai[k];
+      for (int64_t k = 0; k < Kp; ++k) {
+        const int64_t ks = src[size_t(k)];
+        arow[size_t(k)] = ks < K ? Ai[ks] : 0.0f;
+      }
       const double* Ci = C ? C + b * sC + i * N + j0 : nullptr;
       for (int l = 0; l < W; ++l) d[l] = (Ci && l < nl) ? Ci[l] : 0.0;
       for (int64_t k0 = 0; k0 < Kp; k0 += F)
-        kt->bfma(arow.data() + k0, bp.data() + k0 * W, d, d, p, mode, pa.data(), pb.data());
+        kt->bfma(arow.data() + k0, bp.data() + k0 * W, d, d, q, mode, nullptr, nullptr);
       double* oi = out + (b * M + i) * N + j0;
       for (int64_t l = 0; l < nl; ++l) oi[l] = d[l];
     }

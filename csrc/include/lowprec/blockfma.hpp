@@ -26,10 +26,10 @@ inline int32_t exp_floor(float x, int32_t emin) {
 
 inline double pow2(int32_t e) { return bit_cast<double>(uint64_t(int64_t(e) + 1023) << 52); }
 
-// One block-FMA on W lanes: d[l] = BFMA(products k = 0..n-1 of lane l, c[l]); a(k) is broadcast
+// One block-FMA on W lanes, one lane at a time (blocks with an infinite or NaN input): d[l] = BFMA(products k = 0..n-1 of lane l, c[l]); a(k) is broadcast
 // (a[k]) and b[k * W + l] per lane. c_in may equal d.
 template <int MODE>
-inline void bfma_block(const float* __restrict a, const float* __restrict b, int n, const double* c_in, double* d,
+inline void bfma_block_scalar(const float* __restrict a, const float* __restrict b, int n, const double* c_in, double* d,
                        const BfmaParams& p, const Lowered<double>& LO) {
   constexpr int W = ACC_LANES;
   const double c_floor = pow2(p.out_emin);
@@ -78,6 +78,83 @@ inline void bfma_block(const float* __restrict a, const float* __restrict b, int
   }
 }
 
+// One block-FMA on W lanes: d[l] = BFMA(products k = 0..n-1 of lane l, c[l]); a(k) is broadcast
+// (a[k]) and b[k * W + l] per lane. c_in may equal d. Blocks without infinite or NaN inputs (all
+// but rare ones, which take bfma_block_scalar) run as loops over the lanes (vectorised): the
+// alignment exponent E from the products' exponents (a product is nonzero iff both factors are),
+// then the truncated sum.
+template <int MODE>
+inline void bfma_block(const float* __restrict a, const float* __restrict b, int n, const double* c_in, double* d,
+                       const BfmaParams& p, const Lowered<double>& LO) {
+  constexpr int W = ACC_LANES;
+  constexpr uint32_t EXP = 0x7F800000u;
+  uint32_t special = 0;
+  for (int l = 0; l < W; ++l) special |= std::fabs(c_in[l]) <= 1.7976931348623157e308 ? 0u : 1u;  // inf or NaN
+  for (int k = 0; k < n; ++k) special |= (bit_cast<uint32_t>(a[k]) & EXP) == EXP ? 1u : 0u;
+  for (int k = 0; k < n * W; ++k) special |= (bit_cast<uint32_t>(b[k]) & EXP) == EXP ? 1u : 0u;
+  if (special) {
+    bfma_block_scalar<MODE>(a, b, n, c_in, d, p, LO);
+    return;
+  }
+  const double c_floor = pow2(p.out_emin);
+  const bool flush = !p.out_subnormals;
+  alignas(64) double c[W], S[W], up[W], down[W];
+  // E: the largest exponent of a nonzero c or product; NONE (far below any real one) while there is none.
+  constexpr int32_t NONE = -(1 << 30);
+  alignas(64) int32_t E[W];
+  for (int l = 0; l < W; ++l) {
+    const double cl = flush && std::fabs(c_in[l]) < c_floor ? 0.0 * c_in[l] : c_in[l];
+    c[l] = cl;
+  }
+  for (int l = 0; l < W; ++l) {
+    const float cf = float(c[l]);  // c is a value of the output format: exact in float32
+    E[l] = cf != 0.0f ? exp_floor(cf, p.c_emin) : NONE;
+  }
+  for (int k = 0; k < n; ++k) {
+    const float x = a[k];
+    if (x == 0.0f) continue;  // no product of this k counts
+    const int32_t ex = exp_floor(x, p.emin_a);
+    const float* __restrict bk = b + int64_t(k) * W;
+#pragma omp simd
+    for (int l = 0; l < W; ++l) {
+      const float y = bk[l];
+      const int32_t e = ex + exp_floor(y, p.emin_b);
+      const int32_t cand = y != 0.0f ? e : NONE;
+      E[l] = cand > E[l] ? cand : E[l];
+    }
+  }
+  // Lanes with nothing to sum (E below -2^29) are replaced: the clamp keeps their scale finite.
+  const int32_t lo_e = p.min_exp_limit > -700 ? p.min_exp_limit : -700;
+  for (int l = 0; l < W; ++l) {
+    const int32_t El = E[l] > lo_e ? E[l] : lo_e;
+    const int32_t sh = 23 + p.neab - El;
+    up[l] = pow2(sh);
+    down[l] = pow2(-sh);
+    S[l] = std::copysign(std::trunc(std::fabs(c[l]) * up[l]), c[l]);
+  }
+  for (int k = 0; k < n; ++k) {
+    const double xd = double(a[k]);
+    const float* __restrict bk = b + int64_t(k) * W;
+#pragma omp simd
+    for (int l = 0; l < W; ++l) {
+      const double t = xd * double(bk[l]);
+      S[l] += std::copysign(std::trunc(std::fabs(t) * up[l]), t);
+    }
+  }
+  const double big = pow2(p.out_emax + 1);
+  const Lowered<double> Lc = LO;
+  alignas(64) double live[W];
+  for (int l = 0; l < W; ++l) live[l] = E[l] > NONE / 2 ? 1.0 : 0.0;
+#pragma omp simd
+  for (int l = 0; l < W; ++l) {
+    const double v = S[l] * down[l];  // exact: S is an integer below 2^40
+    // exponent overflow of the normalised sum gives inf (the model does not saturate, even toward zero)
+    const double rounded = round_to<MODE>(v, 0, Lc);
+    const double r = std::fabs(v) >= big ? std::copysign(INFINITY, v) : rounded;
+    d[l] = live[l] != 0.0 ? r : 0.0;
+  }
+}
+
 // One instruction: `block` products (in p.perm order) on top of c. Sub-blocks of p.sub_block
 // products are chained; with late_c they start from zero and c is added at the end with one
 // rounding to p.late.
@@ -86,16 +163,22 @@ inline void bfma_instruction(const float* __restrict a, const float* __restrict 
                              const BfmaParams& p, const Lowered<double>& LO, const Lowered<double>& LL,
                              float* __restrict pa, float* __restrict pb) {
   constexpr int W = ACC_LANES;
-  for (int k = 0; k < p.block; ++k) {
-    const int src = p.perm[k];
-    pa[k] = a[src];
-    for (int l = 0; l < W; ++l) pb[k * W + l] = b[src * W + l];
+  const float* xa = a;  // operands in product order: as given when p.perm is null, else permuted
+  const float* xb = b;
+  if (p.perm != nullptr) {
+    for (int k = 0; k < p.block; ++k) {
+      const int src = p.perm[k];
+      pa[k] = a[src];
+      for (int l = 0; l < W; ++l) pb[k * W + l] = b[src * W + l];
+    }
+    xa = pa;
+    xb = pb;
   }
   alignas(64) double acc[W];
   for (int l = 0; l < W; ++l) acc[l] = p.late_c ? 0.0 : c[l];
   for (int k0 = 0; k0 < p.block; k0 += p.sub_block) {
     const int n = p.block - k0 < p.sub_block ? p.block - k0 : p.sub_block;
-    bfma_block<MODE>(pa + k0, pb + int64_t(k0) * W, n, acc, acc, p, LO);
+    bfma_block<MODE>(xa + k0, xb + int64_t(k0) * W, n, acc, acc, p, LO);
   }
   if (p.late_c) {
     for (int l = 0; l < W; ++l) d[l] = add_round<MODE_NEAREST>(acc[l], c[l], 0, LL);
