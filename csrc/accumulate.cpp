@@ -218,6 +218,17 @@ static int accum_rows_impl(const T* X, const T* Y, const T* C, T* out, int64_t R
   return 0;
 }
 
+// Whether x[0..n) holds an infinity or a NaN (exponent field all ones).
+bool any_nonfinite(const float* x, int64_t n) {
+  uint32_t found = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, x + i, 4);
+    found |= (u & 0x7F800000u) == 0x7F800000u ? 1u : 0u;
+  }
+  return found != 0;
+}
+
 // Block-FMA matrix product (float32 operands already in the input formats): out = C + A B with
 // K padded to a multiple of p.block; double results (values of the output format).
 int bfma_matmul(const float* A, const float* B, const double* C, double* out, int64_t batch, int64_t M, int64_t N,
@@ -231,6 +242,7 @@ int bfma_matmul(const float* A, const float* B, const double* C, double* out, in
   // reads them in place (perm = nullptr below).
   BfmaParams q = p;
   q.perm = nullptr;
+  q.finite_ab = !any_nonfinite(A, (sA ? batch : 1) * M * K) && !any_nonfinite(B, (sB ? batch : 1) * K * N);
   std::vector<int64_t> src(static_cast<size_t>(Kp));
   for (int64_t k = 0; k < Kp; ++k) src[size_t(k)] = k / F * F + p.perm[k % F];
   parallel_tasks(tiling.tasks, nt, [&](int64_t task) {

@@ -90,8 +90,10 @@ inline void bfma_block(const float* __restrict a, const float* __restrict b, int
   constexpr uint32_t EXP = 0x7F800000u;
   uint32_t special = 0;
   for (int l = 0; l < W; ++l) special |= std::fabs(c_in[l]) <= 1.7976931348623157e308 ? 0u : 1u;  // inf or NaN
-  for (int k = 0; k < n; ++k) special |= (bit_cast<uint32_t>(a[k]) & EXP) == EXP ? 1u : 0u;
-  for (int k = 0; k < n * W; ++k) special |= (bit_cast<uint32_t>(b[k]) & EXP) == EXP ? 1u : 0u;
+  if (!p.finite_ab) {
+    for (int k = 0; k < n; ++k) special |= (bit_cast<uint32_t>(a[k]) & EXP) == EXP ? 1u : 0u;
+    for (int k = 0; k < n * W; ++k) special |= (bit_cast<uint32_t>(b[k]) & EXP) == EXP ? 1u : 0u;
+  }
   if (special) {
     bfma_block_scalar<MODE>(a, b, n, c_in, d, p, LO);
     return;
@@ -130,7 +132,7 @@ inline void bfma_block(const float* __restrict a, const float* __restrict b, int
     const int32_t sh = 23 + p.neab - El;
     up[l] = pow2(sh);
     down[l] = pow2(-sh);
-    S[l] = std::copysign(std::trunc(std::fabs(c[l]) * up[l]), c[l]);
+    S[l] = std::trunc(c[l] * up[l]);  // truncation toward zero is odd: copysign(trunc(|c| up), c)
   }
   for (int k = 0; k < n; ++k) {
     const double xd = double(a[k]);
@@ -138,7 +140,7 @@ inline void bfma_block(const float* __restrict a, const float* __restrict b, int
 #pragma omp simd
     for (int l = 0; l < W; ++l) {
       const double t = xd * double(bk[l]);
-      S[l] += std::copysign(std::trunc(std::fabs(t) * up[l]), t);
+      S[l] += std::trunc(t * up[l]);  // t * up is exact (a power-of-two scaling, far from under/overflow)
     }
   }
   const double big = pow2(p.out_emax + 1);
