@@ -137,11 +137,15 @@ def conv2d(
     cols = F.unfold(x, (kh, kw), dilation=dil, padding=pad, stride=st)  # (N, C*kh*kw, L)
     L = cols.shape[-1]
     s = _seed_tensor(seed, cfg.stochastic)
+    plan = cfg._operand_plan if eager(x) else None  # type: ignore[attr-defined]
     outs = []
     for g in range(groups):
         cg = cols[:, g * Cg * kh * kw : (g + 1) * Cg * kh * kw].transpose(1, 2).reshape(N * L, Cg * kh * kw)
         wg = weight[g * (O // groups) : (g + 1) * (O // groups)].reshape(O // groups, -1)
-        outs.append(emulated_gemm(cg, wg, cfg, s + 3 * g if groups > 1 else s))
+        if plan is not None:
+            outs.append(OperandsLinear.apply(cg, wg, plan))
+        else:
+            outs.append(emulated_gemm(cg, wg, cfg, s + 3 * g if groups > 1 else s))
     y = torch.cat(outs, dim=1) if groups > 1 else outs[0]  # (N*L, O)
     y = y.reshape(N, L, O).transpose(1, 2).reshape(N, O, Ho, Wo)
     if bias is not None:
