@@ -26,11 +26,10 @@ inline int32_t exp_floor(float x, int32_t emin) {
 
 inline double pow2(int32_t e) { return bit_cast<double>(uint64_t(int64_t(e) + 1023) << 52); }
 
-// One block-FMA on W lanes, one lane at a time (blocks with an infinite or NaN input): d[l] = BFMA(products k = 0..n-1 of lane l, c[l]); a(k) is broadcast
-// (a[k]) and b[k * W + l] per lane. c_in may equal d.
+// bfma_block (below) one lane at a time, with the specials: blocks with an infinite or NaN input.
 template <int MODE>
-inline void bfma_block_scalar(const float* __restrict a, const float* __restrict b, int n, const double* c_in, double* d,
-                       const BfmaParams& p, const Lowered<double>& LO) {
+inline void bfma_block_scalar(const float* __restrict a, const float* __restrict b, int n, const double* c_in,
+                              double* d, const BfmaParams& p, const Lowered<double>& LO) {
   constexpr int W = ACC_LANES;
   const double c_floor = pow2(p.out_emin);
   for (int l = 0; l < W; ++l) {

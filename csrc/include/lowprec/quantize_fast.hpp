@@ -11,8 +11,9 @@
 //     32 bits of u alone. Region S: |x| * 2^(31 - emin) is an integer X < 2^31 whenever
 //     |x| >= 2^(emin - 8) (24 significant bits, none below 2^(emin - 31)); X / 2^F, F = 31 - mS, is
 //     |x| in units of the subnormal spacing, so the same comparison applies with F bits. Smaller
-//     nonzero |x| (more than 32 discarded bits) are rare: a block holding one is recomputed by
-//     quantize_block.
+//     nonzero |x| ("tiny": more than 32 discarded bits) are decided from floor(fraction * 2^32)
+//     when the target has at most 7 fraction bits, unless the high half of u equals it
+//     (probability 2^-32); otherwise they are recomputed one by one by round_one.
 //   * r random bits: the fraction is first rounded to nearest-even at r bits (when it has more),
 //     t in [0, 2^r], and up iff the top r bits of u are below t, as in round_one.
 // A target whose constants do not fit T (|emin| too large for the scalings above) uses quantize_block.
