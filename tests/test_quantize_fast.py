@@ -1,8 +1,10 @@
 """The shorter kernel forms (nearest; stochastic on float32, exact or r-bit) equal the reference.
 
-The kernel takes them on data of ordinary magnitude; blocks of 128 elements holding a nonzero value
-more than 8 binades below a target's smallest normal are recomputed by the general form. These
-tests mix both kinds of block, on every instruction set, at the ties and thresholds of each form.
+Stochastic rounding handles "tiny" values (nonzero, more than 8 binades below the target's smallest
+normal: over 32 discarded bits) apart: decided from the high half of the random word when the
+target has at most 7 fraction bits (a tie there, and every tiny value of other targets, is
+recomputed by the general routine). These tests mix ordinary and tiny values, on every instruction
+set, at the ties and thresholds of each form.
 """
 
 from __future__ import annotations
@@ -70,8 +72,8 @@ def test_stochastic_float32(use_isa, fmt, sr_bits):
 
 @pytest.mark.parametrize("sr_bits", [None, 8])
 def test_block_recomputed_around_one_tiny_value(sr_bits):
-    """One tiny value in a block: that block takes the general form, the others stay short; the
-    random words still follow the flat index, whatever the split between threads."""
+    """One tiny value among ordinary ones, at several offsets of the array start: the random words
+    follow the flat index, whatever the split between blocks and threads."""
     fmt = lp.format("e4m3fn")
     x = np.random.default_rng(3).standard_normal(5 * 128 + 17).astype(np.float32)
     x[300] = 3e-9  # 2^-28: 19 binades below e4m3fn's smallest subnormal
