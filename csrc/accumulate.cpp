@@ -238,10 +238,8 @@ int bfma_matmul(const float* A, const float* B, const double* C, double* out, in
   const int64_t Kp = (K + F - 1) / F * F;
   const Tiling tiling(batch, M, N);
   const int nt = threads_for(tiling.tasks, batch * M * N * (K + 1), n_threads);
-  // Operands are packed in the order of the products inside each block (p.perm), so the kernel
-  // reads them in place (perm = nullptr below).
+  // Operands are packed in the order of the products inside each block (p.perm).
   BfmaParams q = p;
-  q.perm = nullptr;
   q.finite_ab = !any_nonfinite(A, (sA ? batch : 1) * M * K) && !any_nonfinite(B, (sB ? batch : 1) * K * N);
   std::vector<int64_t> src(static_cast<size_t>(Kp));
   for (int64_t k = 0; k < Kp; ++k) src[size_t(k)] = k / F * F + p.perm[k % F];
@@ -263,8 +261,7 @@ int bfma_matmul(const float* A, const float* B, const double* C, double* out, in
       }
       const double* Ci = C ? C + b * sC + i * N + j0 : nullptr;
       for (int l = 0; l < W; ++l) d[l] = (Ci && l < nl) ? Ci[l] : 0.0;
-      for (int64_t k0 = 0; k0 < Kp; k0 += F)
-        kt->bfma(arow.data() + k0, bp.data() + k0 * W, d, d, q, mode, nullptr, nullptr);
+      kt->bfma(arow.data(), bp.data(), Kp / F, d, q, mode);
       double* oi = out + (b * M + i) * N + j0;
       for (int64_t l = 0; l < nl; ++l) oi[l] = d[l];
     }

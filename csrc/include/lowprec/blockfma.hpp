@@ -156,30 +156,18 @@ inline void bfma_block(const float* __restrict a, const float* __restrict b, int
   }
 }
 
-// One instruction: `block` products (in p.perm order) on top of c. Sub-blocks of p.sub_block
-// products are chained; with late_c they start from zero and c is added at the end with one
-// rounding to p.late.
+// One instruction: `block` products (a, b already in the order of p.perm) on top of c. Sub-blocks of
+// p.sub_block products are chained; with late_c they start from zero and c is added at the end with
+// one rounding to p.late. c may equal d.
 template <int MODE>
 inline void bfma_instruction(const float* __restrict a, const float* __restrict b, const double* c, double* d,
-                             const BfmaParams& p, const Lowered<double>& LO, const Lowered<double>& LL,
-                             float* __restrict pa, float* __restrict pb) {
+                             const BfmaParams& p, const Lowered<double>& LO, const Lowered<double>& LL) {
   constexpr int W = ACC_LANES;
-  const float* xa = a;  // operands in product order: as given when p.perm is null, else permuted
-  const float* xb = b;
-  if (p.perm != nullptr) {
-    for (int k = 0; k < p.block; ++k) {
-      const int src = p.perm[k];
-      pa[k] = a[src];
-      for (int l = 0; l < W; ++l) pb[k * W + l] = b[src * W + l];
-    }
-    xa = pa;
-    xb = pb;
-  }
   alignas(64) double acc[W];
   for (int l = 0; l < W; ++l) acc[l] = p.late_c ? 0.0 : c[l];
   for (int k0 = 0; k0 < p.block; k0 += p.sub_block) {
     const int n = p.block - k0 < p.sub_block ? p.block - k0 : p.sub_block;
-    bfma_block<MODE>(xa + k0, xb + int64_t(k0) * W, n, acc, acc, p, LO);
+    bfma_block<MODE>(a + k0, b + int64_t(k0) * W, n, acc, acc, p, LO);
   }
   if (p.late_c) {
     for (int l = 0; l < W; ++l) d[l] = add_round<MODE_NEAREST>(acc[l], c[l], 0, LL);

@@ -108,7 +108,7 @@ struct BfmaParams {
   int32_t out_subnormals; // 0: |c| < 2^out_emin is flushed to zero before each block
   int32_t out_emin;
   int32_t out_emax;       // |d| >= 2^(out_emax + 1) overflows to inf (the model has no saturation)
-  const int32_t* perm;    // order of the products inside one block (block entries); nullptr: in order
+  const int32_t* perm;    // order of the products inside one block (block entries; the driver packs by it)
   int32_t finite_ab;      // 1: no operand is inf or NaN (set by the matmul driver; blocks then check c only)
 };
 
