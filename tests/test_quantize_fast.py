@@ -147,11 +147,14 @@ def test_decision_boundaries(use_isa, name, sr_bits):
     assert_same_bits(ref.quantize(x, fmt, Rounding.STOCHASTIC, False, sr_bits, ref.stream_key(SEED)), want, x)
 
 
+@pytest.mark.parametrize("dense", [False, True], ids=["sparse", "dense"])
 @pytest.mark.parametrize("name", ["e2m1fn", "e4m3fn", "e5m2", "e3m2fn", "fp16"])
-def test_tiny_value_decisions(use_isa, name):
+def test_tiny_value_decisions(use_isa, name, dense):
     """Values more than 8 binades below 2^emin (over 32 discarded bits) next to their element's
     random word: |x| / s * 2^32 = u_hi + {-1, 0, 1/2, 1}, s the subnormal spacing. Exact rounding
-    goes up iff u < that times 2^32; the middle two cases need the low half of u."""
+    goes up iff u < that times 2^32; the middle two cases need the low half of u. Among ordinary
+    values (sparse: tiny values redone one by one) and among other tiny values (dense: the kernel
+    then decides them in vector form for targets with at most 7 fraction bits)."""
     fmt = lp.format(name)
     n = 1 << 16
     u = ref.random_words(ref.stream_key(SEED), 0, n)
@@ -162,12 +165,29 @@ def test_tiny_value_decisions(use_isa, name):
     v = np.maximum(uh[idx] + off, 0.0)
     s = float(fmt.min_subnormal)
     x = np.ones(n, dtype=np.float32)
+    if dense:  # random tiny values elsewhere (checked against the reference)
+        rng = np.random.default_rng(6)
+        x = (rng.uniform(0.5, 1.0, n) * 2.0 ** (fmt.emin - 9 - rng.integers(0, 20, n))).astype(np.float32)
     x[idx] = (v * s * 2.0**-32) * np.where(idx % 3 == 0, -1.0, 1.0)
     assert np.all(np.abs(x[idx]) < 2.0 ** (fmt.emin - 8))
     f = [int(vi * 2) << 31 for vi in v]  # (|x| / s) * 2^64 = v * 2^32, an integer (v has one fraction bit)
     up = np.array([int(u[i]) < fi for i, fi in zip(idx, f, strict=True)])
     assert up.any() and (~up).any()
-    want = x.copy()
+    want = ref.quantize(x, fmt, Rounding.STOCHASTIC, False, None, ref.stream_key(SEED)) if dense else x.copy()
     want[idx] = np.where(up, s, 0.0) * np.sign(x[idx])
     got = lp.quantize(x, fmt, "stochastic", seed=SEED)
     assert_same_bits(got, want, x)
+
+
+@pytest.mark.parametrize("sr_bits", [None, 8])
+def test_switch_to_vector_tiny_form_mid_array(sr_bits):
+    """Ordinary values, then mostly tiny ones (the kernel switches form between blocks), then
+    ordinary again: the reference's bits throughout, for one thread or two."""
+    fmt = lp.format("e2m1fn")
+    rng = np.random.default_rng(8)
+    parts = [rng.standard_normal(3000), rng.standard_normal(5000) * 2.0**-12, rng.standard_normal(3001)]
+    x = np.concatenate(parts).astype(np.float32)
+    want = ref.quantize(x, fmt, Rounding.STOCHASTIC, False, sr_bits, ref.stream_key(SEED))
+    for nt in (1, 2):
+        got = lp.quantize(x, fmt, "stochastic", sr_bits=sr_bits, seed=SEED, n_threads=nt)
+        assert_same_bits(got, want, x)

@@ -163,36 +163,58 @@ LP_INLINE float round_stochastic_fast(float x, uint64_t counter, const Lowered<f
   return bit_cast<float>(s | mag);
 }
 
+// One block of at most BLOCK elements; returns how many tiny elements were redone by round_one.
+constexpr int64_t SR_BLOCK = 256;
+
 template <int MODE, bool ROUNDR, bool TINY>
+inline int64_t stochastic_block(const float* __restrict x, float* __restrict y, int64_t len, uint64_t first,
+                                const QuantParams& p, const Lowered<float>& L, const FastStochastic& F) {
+  uint64_t ctr = random_counter(p.key, first);
+  uint32_t any = 0;
+#pragma omp simd linear(ctr : GOLDEN) reduction(| : any)
+  for (int64_t i = 0; i < len; ++i) {
+    y[i] = round_stochastic_fast<ROUNDR, TINY>(x[i], ctr, L, F, any);
+    ctr += GOLDEN;
+  }
+  if (!any) return 0;
+  // The tiny elements of a block that needs it: found with a vector pass, redone one by one.
+  alignas(64) uint8_t tiny[SR_BLOCK];
+#pragma omp simd
+  for (int64_t i = 0; i < len; ++i) {
+    const uint32_t a = bit_cast<uint32_t>(x[i]) & 0x7FFFFFFFu;
+    tiny[i] = uint8_t((int32_t(a) < int32_t(F.tiny_pat) ? 1u : 0u) & (a != 0 ? 1u : 0u));
+  }
+  int64_t redone = 0;
+  for (int64_t i = 0; i < len; i += 8) {
+    uint64_t word = 0;
+    std::memcpy(&word, tiny + i, size_t(len - i < 8 ? len - i : 8));
+    for (; word != 0; word &= word - 1, ++redone) {
+      const int64_t j = i + __builtin_ctzll(word) / 8;
+      const Rounded<float> r = round_one<float, MODE>(x[j], random_counter(p.key, first + uint64_t(j)), L);
+      y[j] = bit_cast<float>(r.sign | r.mag);
+    }
+  }
+  return redone;
+}
+
+// Blocks start in the form that redoes tiny elements one by one; when the target allows the form
+// that decides them in vector code (F.tiny_direct) and they pass 1/512 of the elements seen, the
+// remaining blocks switch to it. Both forms give the same bits, so the switch changes only speed.
+template <int MODE, bool ROUNDR>
 inline void quantize_stochastic_fast(const float* __restrict x, float* __restrict y, int64_t n, uint64_t first,
                                      const QuantParams& p, const Lowered<float>& L, const FastStochastic& F) {
-  constexpr int64_t BLOCK = 256;
-  alignas(64) uint8_t tiny[BLOCK];
-  for (int64_t b = 0; b < n; b += BLOCK) {
-    const int64_t len = n - b < BLOCK ? n - b : BLOCK;
-    uint64_t ctr = random_counter(p.key, first + uint64_t(b));
-    uint32_t any = 0;
-#pragma omp simd linear(ctr : GOLDEN) reduction(| : any)
-    for (int64_t i = 0; i < len; ++i) {
-      y[b + i] = round_stochastic_fast<ROUNDR, TINY>(x[b + i], ctr, L, F, any);
-      ctr += GOLDEN;
+  int64_t seen = 0, redone = 0;
+  bool direct = false;
+  for (int64_t b = 0; b < n; b += SR_BLOCK) {
+    const int64_t len = n - b < SR_BLOCK ? n - b : SR_BLOCK;
+    const uint64_t f = first + uint64_t(b);
+    if (direct) {
+      stochastic_block<MODE, ROUNDR, true>(x + b, y + b, len, f, p, L, F);
+      continue;
     }
-    if (!any) continue;
-    // The tiny elements of a block that needs it: found with a vector pass, redone one by one.
-#pragma omp simd
-    for (int64_t i = 0; i < len; ++i) {
-      const uint32_t a = bit_cast<uint32_t>(x[b + i]) & 0x7FFFFFFFu;
-      tiny[i] = uint8_t((int32_t(a) < int32_t(F.tiny_pat) ? 1u : 0u) & (a != 0 ? 1u : 0u));
-    }
-    for (int64_t i = 0; i < len; i += 8) {
-      uint64_t word = 0;
-      std::memcpy(&word, tiny + i, size_t(len - i < 8 ? len - i : 8));
-      for (; word != 0; word &= word - 1) {
-        const int64_t j = i + __builtin_ctzll(word) / 8;
-        const Rounded<float> r = round_one<float, MODE>(x[b + j], random_counter(p.key, first + uint64_t(b + j)), L);
-        y[b + j] = bit_cast<float>(r.sign | r.mag);
-      }
-    }
+    redone += stochastic_block<MODE, ROUNDR, false>(x + b, y + b, len, f, p, L, F);
+    seen += len;
+    direct = F.tiny_direct && redone * 512 > seen;
   }
 }
 
@@ -211,13 +233,8 @@ inline void quantize_run(const T* __restrict x, T* __restrict y, int64_t n, uint
     const Lowered<float> L(p);
     const FastStochastic F(p, L);
     if (F.ok) {
-      if (F.kR > 0) {
-        if (F.tiny_direct) quantize_stochastic_fast<MODE, true, true>(x, y, n, first, p, L, F);
-        else quantize_stochastic_fast<MODE, true, false>(x, y, n, first, p, L, F);
-      } else {
-        if (F.tiny_direct) quantize_stochastic_fast<MODE, false, true>(x, y, n, first, p, L, F);
-        else quantize_stochastic_fast<MODE, false, false>(x, y, n, first, p, L, F);
-      }
+      if (F.kR > 0) quantize_stochastic_fast<MODE, true>(x, y, n, first, p, L, F);
+      else quantize_stochastic_fast<MODE, false>(x, y, n, first, p, L, F);
       return;
     }
   }
