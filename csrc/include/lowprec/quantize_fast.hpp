@@ -11,9 +11,9 @@
 //     32 bits of u alone. Region S: |x| * 2^(31 - emin) is an integer X < 2^31 whenever
 //     |x| >= 2^(emin - 8) (24 significant bits, none below 2^(emin - 31)); X / 2^F, F = 31 - mS, is
 //     |x| in units of the subnormal spacing, so the same comparison applies with F bits. Smaller
-//     nonzero |x| ("tiny": more than 32 discarded bits) are decided from floor(fraction * 2^32)
-//     when the target has at most 7 fraction bits, unless the high half of u equals it
-//     (probability 2^-32); otherwise they are recomputed one by one by round_one.
+//     nonzero |x| ("tiny": more than 32 discarded bits) are recomputed one by one by round_one;
+//     when they are frequent and the target has at most 7 fraction bits, they are decided from
+//     floor(fraction * 2^32) instead, unless the high half of u equals it (probability 2^-32).
 //   * r random bits: the fraction is first rounded to nearest-even at r bits (when it has more),
 //     t in [0, 2^r], and up iff the top r bits of u are below t, as in round_one.
 // A target whose constants do not fit T (|emin| too large for the scalings above) uses quantize_block.
@@ -83,7 +83,7 @@ struct FastStochastic {
   uint32_t maskS, F, shS;             // region S: fraction mask of X, F = 31 - mS, 32 - F
   uint32_t keepR, halfR, kR;          // r bits: clears the low k bits of u_hi; 2^(k-1); k
   uint32_t tiny_pat;  // pattern of 2^(emin - 8): below it X is not exact (the "tiny" lanes)
-  bool tiny_direct;   // mS <= 7: tiny lanes decided from G = floor(|x| / s * 2^32) (see below)
+  bool tiny_direct;   // mS <= 7: tiny lanes can be decided from G = floor(|x| / s * 2^32) (see below)
   float scaleS;       // 2^(31 - emin)
   float scaleT;       // 2^(1 + mS): from X's scale to G's
   float limS;         // largest float below 2^31 (keeps the conversion of other lanes in range)
@@ -163,9 +163,9 @@ LP_INLINE float round_stochastic_fast(float x, uint64_t counter, const Lowered<f
   return bit_cast<float>(s | mag);
 }
 
-// One block of at most BLOCK elements; returns how many tiny elements were redone by round_one.
 constexpr int64_t SR_BLOCK = 256;
 
+// One block of at most SR_BLOCK elements; returns how many tiny elements were redone by round_one.
 template <int MODE, bool ROUNDR, bool TINY>
 inline int64_t stochastic_block(const float* __restrict x, float* __restrict y, int64_t len, uint64_t first,
                                 const QuantParams& p, const Lowered<float>& L, const FastStochastic& F) {
