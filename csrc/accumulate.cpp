@@ -243,25 +243,42 @@ int bfma_matmul(const float* A, const float* B, const double* C, double* out, in
   q.finite_ab = !any_nonfinite(A, (sA ? batch : 1) * M * K) && !any_nonfinite(B, (sB ? batch : 1) * K * N);
   std::vector<int64_t> src(static_cast<size_t>(Kp));
   for (int64_t k = 0; k < Kp; ++k) src[size_t(k)] = k / F * F + p.perm[k % F];
+  const auto expo = [](float x, int32_t emin) {  // e(x) as BfmaPanel holds it
+    if (x == 0.0f) return BFMA_NONE;
+    uint32_t u;
+    std::memcpy(&u, &x, 4);
+    const int32_t e = int32_t((u >> 23) & 0xFF) - 127;
+    return e > emin ? e : emin;
+  };
   parallel_tasks(tiling.tasks, nt, [&](int64_t task) {
     const auto [b, j0, nl, i_0, i_1] = tiling(task);
     std::vector<float> bp(size_t(Kp * W), 0.0f), arow(size_t(Kp), 0.0f);
+    std::vector<double> bd(static_cast<size_t>(Kp * W)), ad(static_cast<size_t>(Kp));
+    std::vector<int32_t> eb(static_cast<size_t>(Kp * W)), ea(static_cast<size_t>(Kp));
     const float* Bb = B + b * sB;
     for (int64_t k = 0; k < Kp; ++k) {
       const int64_t ks = src[size_t(k)];
       if (ks < K)
         for (int64_t l = 0; l < nl; ++l) bp[size_t(k * W + l)] = Bb[ks * N + j0 + l];
     }
+    for (size_t t = 0; t < bp.size(); ++t) {
+      bd[t] = double(bp[t]);
+      eb[t] = expo(bp[t], p.emin_b);
+    }
+    const BfmaPanel panel = {arow.data(), bp.data(), ad.data(), bd.data(), ea.data(), eb.data()};
     alignas(64) double d[W];
     for (int64_t i = i_0; i < i_1; ++i) {
       const float* Ai = A + b * sA + i * K;
       for (int64_t k = 0; k < Kp; ++k) {
         const int64_t ks = src[size_t(k)];
-        arow[size_t(k)] = ks < K ? Ai[ks] : 0.0f;
+        const float x = ks < K ? Ai[ks] : 0.0f;
+        arow[size_t(k)] = x;
+        ad[size_t(k)] = double(x);
+        ea[size_t(k)] = expo(x, p.emin_a);
       }
       const double* Ci = C ? C + b * sC + i * N + j0 : nullptr;
       for (int l = 0; l < W; ++l) d[l] = (Ci && l < nl) ? Ci[l] : 0.0;
-      kt->bfma(arow.data(), bp.data(), Kp / F, d, q, mode);
+      kt->bfma(panel, Kp / F, d, q, mode);
       double* oi = out + (b * M + i) * N + j0;
       for (int64_t l = 0; l < nl; ++l) oi[l] = d[l];
     }

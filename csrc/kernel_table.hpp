@@ -14,9 +14,9 @@ using AccInitFn = void (*)(AccumStateT<V>&, const V*, int64_t, const AccumSteps&
 template <class V> using AccFeedFn = void (*)(AccumStateT<V>&, const V*, const V*, int64_t, const AccumParams&, bool);
 template <class V> using AccFinishFn = void (*)(AccumStateT<V>&, V*, const AccumParams&);
 // One block-FMA instruction on ACC_LANES outputs (blockfma.hpp); mode: the block's final rounding.
-// Block-FMA instructions along one row: a (nblocks * block), b (nblocks * block x ACC_LANES), both in product
-// order; d holds c on entry and the result on exit.
-using BfmaFn = void (*)(const float*, const float*, int64_t, double*, const BfmaParams&, int);
+// Block-FMA instructions along one row (nblocks * block products per output, see BfmaPanel); d holds c on
+// entry and the result on exit.
+using BfmaFn = void (*)(const BfmaPanel&, int64_t, double*, const BfmaParams&, int);
 // Nearest-even float tiles (accumulate_lean.hpp); exact_sum: terms of at most p <= 11 bits.
 using LeanOuterFn = void (*)(LeanState&, const float*, int64_t, const float*, int64_t, const LeanParams&, int);
 using LeanLanesFn = void (*)(LeanState&, const float*, const float*, int64_t, const LeanParams&, int);

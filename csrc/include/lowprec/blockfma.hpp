@@ -77,16 +77,18 @@ inline void bfma_block_scalar(const float* __restrict a, const float* __restrict
   }
 }
 
-// One block-FMA on W lanes: d[l] = BFMA(products k = 0..n-1 of lane l, c[l]); a(k) is broadcast
-// (a[k]) and b[k * W + l] per lane. c_in may equal d. Blocks without infinite or NaN inputs (all
-// but rare ones, which take bfma_block_scalar) run as loops over the lanes (vectorised): the
-// alignment exponent E from the products' exponents (a product is nonzero iff both factors are),
-// then the truncated sum.
+// One block-FMA on W lanes: d[l] = BFMA(products k = 0..n-1 of lane l, c[l]), with a(k) broadcast
+// and b(k, l) per lane (P: values and exponents, see BfmaPanel). c_in may equal d. Blocks without
+// infinite or NaN inputs (all but rare ones, which take bfma_block_scalar) run as loops over the
+// lanes (vectorised): the alignment exponent E as the largest e(a) + e(b) of the nonzero products
+// (a zero's exponent BFMA_NONE keeps its sums out), then the truncated sum.
 template <int MODE>
-inline void bfma_block(const float* __restrict a, const float* __restrict b, int n, const double* c_in, double* d,
-                       const BfmaParams& p, const Lowered<double>& LO) {
+inline void bfma_block(const BfmaPanel& P, int n, const double* c_in, double* d, const BfmaParams& p,
+                       const Lowered<double>& LO) {
   constexpr int W = ACC_LANES;
   constexpr uint32_t EXP = 0x7F800000u;
+  const float* __restrict a = P.a;
+  const float* __restrict b = P.b;
   uint32_t special = 0;
   for (int l = 0; l < W; ++l) special |= std::fabs(c_in[l]) <= 1.7976931348623157e308 ? 0u : 1u;  // inf or NaN
   if (!p.finite_ab) {
@@ -100,8 +102,6 @@ inline void bfma_block(const float* __restrict a, const float* __restrict b, int
   const double c_floor = pow2(p.out_emin);
   const bool flush = !p.out_subnormals;
   alignas(64) double c[W], S[W], up[W], down[W];
-  // E: the largest exponent of a nonzero c or product; NONE (far below any real one) while there is none.
-  constexpr int32_t NONE = -(1 << 30);
   alignas(64) int32_t E[W];
   for (int l = 0; l < W; ++l) {
     const double cl = flush && std::fabs(c_in[l]) < c_floor ? 0.0 * c_in[l] : c_in[l];
@@ -109,22 +109,19 @@ inline void bfma_block(const float* __restrict a, const float* __restrict b, int
   }
   for (int l = 0; l < W; ++l) {
     const float cf = float(c[l]);  // c is a value of the output format: exact in float32
-    E[l] = cf != 0.0f ? exp_floor(cf, p.c_emin) : NONE;
+    E[l] = cf != 0.0f ? exp_floor(cf, p.c_emin) : BFMA_NONE;
   }
+  const int32_t* __restrict ea = P.ea;
   for (int k = 0; k < n; ++k) {
-    const float x = a[k];
-    if (x == 0.0f) continue;  // no product of this k counts
-    const int32_t ex = exp_floor(x, p.emin_a);
-    const float* __restrict bk = b + int64_t(k) * W;
+    const int32_t ex = ea[k];
+    const int32_t* __restrict ek = P.eb + int64_t(k) * W;
 #pragma omp simd
     for (int l = 0; l < W; ++l) {
-      const float y = bk[l];
-      const int32_t e = ex + exp_floor(y, p.emin_b);
-      const int32_t cand = y != 0.0f ? e : NONE;
-      E[l] = cand > E[l] ? cand : E[l];
+      const int32_t e = ex + ek[l];  // >= 2 * BFMA_NONE = INT32_MIN: no overflow
+      E[l] = e > E[l] ? e : E[l];
     }
   }
-  // Lanes with nothing to sum (E below -2^29) are replaced: the clamp keeps their scale finite.
+  // Lanes with nothing to sum (E below BFMA_NONE / 2) are replaced: the clamp keeps their scale finite.
   const int32_t lo_e = p.min_exp_limit > -700 ? p.min_exp_limit : -700;
   for (int l = 0; l < W; ++l) {
     const int32_t El = E[l] > lo_e ? E[l] : lo_e;
@@ -133,19 +130,20 @@ inline void bfma_block(const float* __restrict a, const float* __restrict b, int
     down[l] = pow2(-sh);
     S[l] = std::trunc(c[l] * up[l]);  // truncation toward zero is odd: copysign(trunc(|c| up), c)
   }
+  const double* __restrict ad = P.ad;
   for (int k = 0; k < n; ++k) {
-    const double xd = double(a[k]);
-    const float* __restrict bk = b + int64_t(k) * W;
+    const double xd = ad[k];
+    const double* __restrict bk = P.bd + int64_t(k) * W;
 #pragma omp simd
     for (int l = 0; l < W; ++l) {
-      const double t = xd * double(bk[l]);
+      const double t = xd * bk[l];
       S[l] += std::trunc(t * up[l]);  // t * up is exact (a power-of-two scaling, far from under/overflow)
     }
   }
   const double big = pow2(p.out_emax + 1);
   const Lowered<double> Lc = LO;
   alignas(64) double live[W];
-  for (int l = 0; l < W; ++l) live[l] = E[l] > NONE / 2 ? 1.0 : 0.0;
+  for (int l = 0; l < W; ++l) live[l] = E[l] > BFMA_NONE / 2 ? 1.0 : 0.0;
 #pragma omp simd
   for (int l = 0; l < W; ++l) {
     const double v = S[l] * down[l];  // exact: S is an integer below 2^40
@@ -160,14 +158,16 @@ inline void bfma_block(const float* __restrict a, const float* __restrict b, int
 // p.sub_block products are chained; with late_c they start from zero and c is added at the end with
 // one rounding to p.late. c may equal d.
 template <int MODE>
-inline void bfma_instruction(const float* __restrict a, const float* __restrict b, const double* c, double* d,
-                             const BfmaParams& p, const Lowered<double>& LO, const Lowered<double>& LL) {
+inline void bfma_instruction(const BfmaPanel& P, const double* c, double* d, const BfmaParams& p,
+                             const Lowered<double>& LO, const Lowered<double>& LL) {
   constexpr int W = ACC_LANES;
   alignas(64) double acc[W];
   for (int l = 0; l < W; ++l) acc[l] = p.late_c ? 0.0 : c[l];
   for (int k0 = 0; k0 < p.block; k0 += p.sub_block) {
     const int n = p.block - k0 < p.sub_block ? p.block - k0 : p.sub_block;
-    bfma_block<MODE>(a + k0, b + int64_t(k0) * W, n, acc, acc, p, LO);
+    const int64_t kw = int64_t(k0) * W;
+    const BfmaPanel Pk = {P.a + k0, P.b + kw, P.ad + k0, P.bd + kw, P.ea + k0, P.eb + kw};
+    bfma_block<MODE>(Pk, n, acc, acc, p, LO);
   }
   if (p.late_c) {
     for (int l = 0; l < W; ++l) d[l] = add_round<MODE_NEAREST>(acc[l], c[l], 0, LL);

@@ -112,4 +112,19 @@ struct BfmaParams {
   int32_t finite_ab;      // 1: no operand is inf or NaN (set by the matmul driver; blocks then check c only)
 };
 
+// Exponent of a zero operand in BfmaPanel: far below any real one, so that no sum with it counts.
+constexpr int32_t BFMA_NONE = -(1 << 30);
+
+// Operands of one row of block-FMA instructions, packed by the driver in product order: a (K values)
+// and b (K x ACC_LANES), as float32 values, as float64 values and as exponents e(x) (floor(log2|x|)
+// clamped below at the format's emin; BFMA_NONE for zeros).
+struct BfmaPanel {
+  const float* a;
+  const float* b;
+  const double* ad;
+  const double* bd;
+  const int32_t* ea;
+  const int32_t* eb;
+};
+
 }  // namespace lowprec
