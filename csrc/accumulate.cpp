@@ -229,6 +229,17 @@ bool any_nonfinite(const float* x, int64_t n) {
   return found != 0;
 }
 
+// The float64 values and exponents of BfmaPanel for x[0..n) (e(x) clamped at emin; BFMA_NONE for zeros).
+static void bfma_pack(const float* x, double* xd, int32_t* e, int64_t n, int32_t emin) {
+  for (int64_t k = 0; k < n; ++k) {
+    uint32_t u;
+    std::memcpy(&u, x + k, 4);
+    const int32_t ek = int32_t((u >> 23) & 0xFF) - 127;
+    e[k] = (u & 0x7FFFFFFFu) == 0 ? BFMA_NONE : (ek > emin ? ek : emin);
+    xd[k] = double(x[k]);
+  }
+}
+
 // Block-FMA matrix product (float32 operands already in the input formats): out = C + A B with
 // K padded to a multiple of p.block; double results (values of the output format).
 int bfma_matmul(const float* A, const float* B, const double* C, double* out, int64_t batch, int64_t M, int64_t N,
@@ -243,13 +254,6 @@ int bfma_matmul(const float* A, const float* B, const double* C, double* out, in
   q.finite_ab = !any_nonfinite(A, (sA ? batch : 1) * M * K) && !any_nonfinite(B, (sB ? batch : 1) * K * N);
   std::vector<int64_t> src(static_cast<size_t>(Kp));
   for (int64_t k = 0; k < Kp; ++k) src[size_t(k)] = k / F * F + p.perm[k % F];
-  const auto expo = [](float x, int32_t emin) {  // e(x) as BfmaPanel holds it
-    if (x == 0.0f) return BFMA_NONE;
-    uint32_t u;
-    std::memcpy(&u, &x, 4);
-    const int32_t e = int32_t((u >> 23) & 0xFF) - 127;
-    return e > emin ? e : emin;
-  };
   parallel_tasks(tiling.tasks, nt, [&](int64_t task) {
     const auto [b, j0, nl, i_0, i_1] = tiling(task);
     std::vector<float> bp(size_t(Kp * W), 0.0f), arow(size_t(Kp), 0.0f);
@@ -261,21 +265,16 @@ int bfma_matmul(const float* A, const float* B, const double* C, double* out, in
       if (ks < K)
         for (int64_t l = 0; l < nl; ++l) bp[size_t(k * W + l)] = Bb[ks * N + j0 + l];
     }
-    for (size_t t = 0; t < bp.size(); ++t) {
-      bd[t] = double(bp[t]);
-      eb[t] = expo(bp[t], p.emin_b);
-    }
+    bfma_pack(bp.data(), bd.data(), eb.data(), Kp * W, p.emin_b);
     const BfmaPanel panel = {arow.data(), bp.data(), ad.data(), bd.data(), ea.data(), eb.data()};
     alignas(64) double d[W];
     for (int64_t i = i_0; i < i_1; ++i) {
       const float* Ai = A + b * sA + i * K;
       for (int64_t k = 0; k < Kp; ++k) {
         const int64_t ks = src[size_t(k)];
-        const float x = ks < K ? Ai[ks] : 0.0f;
-        arow[size_t(k)] = x;
-        ad[size_t(k)] = double(x);
-        ea[size_t(k)] = expo(x, p.emin_a);
+        arow[size_t(k)] = ks < K ? Ai[ks] : 0.0f;
       }
+      bfma_pack(arow.data(), ad.data(), ea.data(), Kp, p.emin_a);
       const double* Ci = C ? C + b * sC + i * N + j0 : nullptr;
       for (int l = 0; l < W; ++l) d[l] = (Ci && l < nl) ? Ci[l] : 0.0;
       kt->bfma(panel, Kp / F, d, q, mode);
