@@ -102,24 +102,10 @@ def quantize(const real[::1] x, real[::1] out, tuple params, int n_threads):
             c_quantize_f64(&x[0], &out[0], n, q, n_threads)
 
 
-def quantize_ptr(size_t x, size_t out, int64_t n, bint is_double, tuple params, int n_threads):
-    """quantize on raw buffer addresses (n elements, contiguous, float64 if is_double else float32).
-
-    For callers that hold validated buffers (lowprec.torch's CPU tensors); no checks here.
-    """
-    cdef QuantParams q = _params(params)
-    if n <= 0:
-        return
-    with nogil:
-        if is_double:
-            c_quantize_f64(<const double*>x, <double*>out, n, q, n_threads)
-        else:
-            c_quantize_f32(<const float*>x, <float*>out, n, q, n_threads)
-
-
 def quantize_many(list xs, list outs, list sizes, list seeds, bint is_double, tuple params, int n_threads):
-    """quantize_ptr over several buffers (addresses and element counts), buffer i with the random key of
-    seeds[i] (ignored by deterministic modes); one call, the GIL released once."""
+    """quantize on raw buffer addresses (contiguous, n elements each, float64 if is_double else float32),
+    buffer i with the random key of seeds[i] (unused by deterministic modes); one call, the GIL released
+    once. For callers that hold validated buffers (lowprec.torch's CPU tensors): no checks here."""
     cdef QuantParams q = _params(params)
     cdef Py_ssize_t k, m = len(xs)
     cdef vector[size_t] px, po

@@ -25,6 +25,7 @@ import torch
 from .._accumulate import matmul as np_matmul
 from ..accum import AccumModel
 from ..mx import MXFormat, mx_quantize
+from ._operands import OperandsLinear
 from ._ops import round_tensor
 from .config import EmulationConfig, GemmConfig, GemmMode, Scaling
 
@@ -270,9 +271,13 @@ def eager(x: torch.Tensor) -> bool:
 def emulated_gemm(x: torch.Tensor, w: torch.Tensor, cfg: EmulationConfig, seed: torch.Tensor) -> torch.Tensor:
     """``x @ w^T`` with autograd: forward, input-gradient and weight-gradient GEMMs under ``cfg``.
 
-    Eager calls run the GEMMs directly; under ``torch.compile`` (or when tracing) the call is the
-    custom op ``lowprec::emulated_gemm``. Both compute the same bits.
+    Eager calls run the GEMMs directly (for 2-D operand-only configs as plain ``torch.mm`` calls on
+    rounded operands, see ``_operands.py``); under ``torch.compile`` (or when tracing) the call is the
+    custom op ``lowprec::emulated_gemm``. All compute the same bits.
     """
     if not eager(x):
         return _emulated_gemm_op(x, w, _config_json(cfg), seed)
+    plan = cfg._operand_plan  # type: ignore[attr-defined]
+    if plan is not None and x.ndim == 2 and w.ndim == 2:  # operand-only GEMMs: plain mm calls
+        return OperandsLinear.apply(x, w, plan)
     return _EagerGemm.apply(x, w, cfg, int(seed))

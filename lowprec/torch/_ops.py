@@ -116,35 +116,40 @@ def round_tensor(
     The random word of flattened element i is the one :func:`lowprec.quantize` draws for ``seed``.
     """
     params = _kernel_params(fmt, mode, saturate, sr_bits, x.dtype)  # also checks that fmt fits x.dtype
-    if params is not None and x.device.type == "cpu" and backend != "torch":
-        # CPU float32/float64 and a float format: straight to the kernel, on NumPy views.
-        src = x.detach()
-        if not src.is_contiguous():
-            src = src.contiguous()
-        out = torch.empty_like(src, memory_format=torch.contiguous_format)
-        if mode.is_stochastic:
-            params = params[:8] + (ref.stream_key(seed),) + params[9:]
-        double = src.dtype == torch.float64
-        core.quantize_ptr(src.data_ptr(), out.data_ptr(), src.numel(), double, params, core.default_threads())
-        return out
+    if params is not None and x.is_cpu and backend != "torch":  # CPU float32/float64, a float format
+        return _kernel_round([x], params, [seed])[0]
     work = x if x.dtype in (torch.float32, torch.float64) else x.float()
     use_kernel = backend == "kernel" or (backend == "auto" and work.device.type == "cpu")
-    key = ref.stream_key(seed) if mode.is_stochastic else 0
     if use_kernel:
-        src = work.detach().cpu().contiguous()
+        src = work.detach().cpu()
         kparams = _kernel_params(fmt, mode, saturate, sr_bits, src.dtype)
         if kparams is not None:
-            out = torch.empty_like(src)
-            core.quantize(
-                src.view(-1).numpy(), out.view(-1).numpy(), kparams[:8] + (key,) + kparams[9:], core.default_threads()
-            )
+            out = _kernel_round([src], kparams, [seed])[0]
         else:
-            res = np_quantize(src.numpy(), fmt, mode, saturate=saturate, sr_bits=sr_bits, seed=seed)
+            res = np_quantize(src.contiguous().numpy(), fmt, mode, saturate=saturate, sr_bits=sr_bits, seed=seed)
             out = torch.from_numpy(np.asarray(res))
         out = out.to(x.device)
     else:
+        key = ref.stream_key(seed) if mode.is_stochastic else 0
         out = quantize_twin(work.detach(), fmt, mode, saturate, sr_bits, key)
     return out if out.dtype == x.dtype else out.to(x.dtype)
+
+
+def _kernel_round(ts: list[torch.Tensor], params: tuple, seeds: list[int]) -> list[torch.Tensor]:
+    """The compiled kernel on CPU tensors of one dtype (float32 or float64), in one call on their
+    buffers: tensor i with the random key of seeds[i]; new contiguous tensors."""
+    srcs = [t.detach().contiguous() for t in ts]
+    outs = [torch.empty_like(t, memory_format=torch.contiguous_format) for t in srcs]
+    core.quantize_many(
+        [t.data_ptr() for t in srcs],
+        [t.data_ptr() for t in outs],
+        [t.numel() for t in srcs],
+        list(seeds),
+        srcs[0].dtype == torch.float64,
+        params,
+        core.default_threads(),
+    )
+    return outs
 
 
 def round_many(ts: list[torch.Tensor], fmt: Any, mode: Rounding, seeds: list[int]) -> list[torch.Tensor]:
@@ -154,18 +159,7 @@ def round_many(ts: list[torch.Tensor], fmt: Any, mode: Rounding, seeds: list[int
         dtype = ts[0].dtype
         params = _kernel_params(fmt, mode, None, None, dtype)
         if params is not None and all(t.is_cpu and t.dtype == dtype for t in ts):
-            srcs = [t.detach().contiguous() for t in ts]
-            outs = [torch.empty_like(t, memory_format=torch.contiguous_format) for t in srcs]
-            core.quantize_many(
-                [t.data_ptr() for t in srcs],
-                [t.data_ptr() for t in outs],
-                [t.numel() for t in srcs],
-                list(seeds),
-                dtype == torch.float64,
-                params,
-                core.default_threads(),
-            )
-            return outs
+            return _kernel_round(ts, params, seeds)
     return [round_tensor(t, fmt, mode, seed=s) for t, s in zip(ts, seeds, strict=True)]
 
 

@@ -13,8 +13,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ._gemm import eager, emulated_gemm
-from ._operands import OperandsLinear
+from ._gemm import emulated_gemm
 from ._ops import _seed_tensor
 from .config import EmulationConfig, as_config
 
@@ -61,13 +60,7 @@ def linear(
     if cfg is None:
         return F.linear(x, weight, bias)
     x2 = x.reshape(-1, x.shape[-1])
-    plan = cfg._operand_plan  # type: ignore[attr-defined]
-    if plan is not None and eager(x2):
-        if seed is not None:
-            _seed_tensor(seed, False)  # checked, though deterministic roundings draw no random bits
-        y = OperandsLinear.apply(x2, weight, plan)
-    else:
-        y = emulated_gemm(x2, weight, cfg, _seed_tensor(seed, cfg.stochastic))
+    y = emulated_gemm(x2, weight, cfg, _seed_tensor(seed, cfg.stochastic))
     y = y.reshape(*x.shape[:-1], weight.shape[0])
     return y if bias is None else y + bias
 
@@ -137,15 +130,11 @@ def conv2d(
     cols = F.unfold(x, (kh, kw), dilation=dil, padding=pad, stride=st)  # (N, C*kh*kw, L)
     L = cols.shape[-1]
     s = _seed_tensor(seed, cfg.stochastic)
-    plan = cfg._operand_plan if eager(x) else None  # type: ignore[attr-defined]
     outs = []
     for g in range(groups):
         cg = cols[:, g * Cg * kh * kw : (g + 1) * Cg * kh * kw].transpose(1, 2).reshape(N * L, Cg * kh * kw)
         wg = weight[g * (O // groups) : (g + 1) * (O // groups)].reshape(O // groups, -1)
-        if plan is not None:
-            outs.append(OperandsLinear.apply(cg, wg, plan))
-        else:
-            outs.append(emulated_gemm(cg, wg, cfg, s + 3 * g if groups > 1 else s))
+        outs.append(emulated_gemm(cg, wg, cfg, s + 3 * g if groups > 1 else s))
     y = torch.cat(outs, dim=1) if groups > 1 else outs[0]  # (N*L, O)
     y = y.reshape(N, L, O).transpose(1, 2).reshape(N, O, Ho, Wo)
     if bias is not None:
