@@ -219,7 +219,7 @@ static int accum_rows_impl(const T* X, const T* Y, const T* C, T* out, int64_t R
 }
 
 // Whether x[0..n) holds an infinity or a NaN (exponent field all ones).
-bool any_nonfinite(const float* x, int64_t n) {
+static bool any_nonfinite(const float* x, int64_t n) {
   uint32_t found = 0;
   for (int64_t i = 0; i < n; ++i) {
     uint32_t u;

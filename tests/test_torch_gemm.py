@@ -333,7 +333,7 @@ def test_operand_plan_only_for_deterministic_operand_only_configs():
     base = EmulationConfig.from_profile("ibm-fp8-2018", mode="operands")
     assert base._operand_plan is not None
     plan = base._operand_plan
-    assert plan[6] and plan[7] and plan[8]  # the profile rounds every operand alike: all shared
+    assert plan.reuse_w and plan.reuse_x and plan.share_dy  # the profile rounds every operand alike
     m = base.forward.model
     assert EmulationConfig.from_profile("ibm-fp8-2018", mode="chunk")._operand_plan is None
     assert EmulationConfig.from_profile("ibm-fp8-2018", mode="exact")._operand_plan is None

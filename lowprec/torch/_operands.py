@@ -1,10 +1,10 @@
 """Eager path of emulated linear layers whose GEMMs only round their operands.
 
-For a config with an operand plan (``EmulationConfig._operand_plan``: mode ``operands`` in all
-three GEMMs, deterministic rounding to float formats, no scaling, no output rounding) the layer's
-GEMMs are plain ``torch.mm`` calls on rounded operands, in one autograd function. The bits are
-those of ``lowprec::emulated_gemm`` (the same roundings and the same ``mm`` calls); operands that
-two GEMMs round alike are rounded once.
+For a config with an operand plan (``config.OperandPlan``: mode ``operands`` in all three GEMMs,
+deterministic rounding to float formats, no scaling, no output rounding) the layer's GEMMs are
+plain ``torch.mm`` calls on rounded operands, in one autograd function. The bits are those of
+``lowprec::emulated_gemm`` (the same roundings and the same ``mm`` calls); operands that two GEMMs
+round alike are rounded once.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from ._ops import round_tensor
+from .config import OperandPlan
 
 
 def _round(t: torch.Tensor, spec: tuple) -> torch.Tensor:
@@ -25,8 +26,8 @@ class OperandsLinear(torch.autograd.Function):
     """``x @ w^T`` for 2-D ``x`` (M, K) and ``w`` (N, K) under an operand plan."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, plan: tuple) -> torch.Tensor:
-        xq, wq = _round(x, plan[0]), _round(w, plan[1])
+    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, plan: OperandPlan) -> torch.Tensor:
+        xq, wq = _round(x, plan.x), _round(w, plan.w)
         ctx.save_for_backward(x, w, xq, wq)
         ctx.plan = plan
         return torch.mm(xq, wq.t())

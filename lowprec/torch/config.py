@@ -23,7 +23,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..accum import AccumModel, BlockFMA
 from ..formats import FloatFormat
@@ -154,12 +154,25 @@ class GemmConfig:
         return cls(model, d.get("mode", "exact"), d.get("scaling", "none"))
 
 
-def _operand_plan(cfg: EmulationConfig) -> tuple | None:
-    """For a config whose three GEMMs only round their operands to float formats, deterministically
-    and without scaling or output rounding: the (format, rounding) of x and w (forward), dy and w
-    (input gradient), dy and x (weight gradient), then whether the input-gradient GEMM's w and the
-    weight-gradient GEMM's x are rounded as in the forward, and whether both gradient GEMMs round dy
-    alike. None for any other config."""
+class OperandPlan(NamedTuple):
+    """The operand roundings of a config whose three GEMMs only round their operands: (format,
+    rounding) of x and w (forward), dy and w (input gradient), dy and x (weight gradient), and which
+    roundings coincide (so that they are done once)."""
+
+    x: tuple
+    w: tuple
+    dy_input_grad: tuple
+    w_input_grad: tuple
+    dy_weight_grad: tuple
+    x_weight_grad: tuple
+    reuse_w: bool  # the input-gradient GEMM rounds w as the forward does
+    reuse_x: bool  # the weight-gradient GEMM rounds x as the forward does
+    share_dy: bool  # both gradient GEMMs round dy alike
+
+
+def _operand_plan(cfg: EmulationConfig) -> OperandPlan | None:
+    """The OperandPlan of a config whose three GEMMs only round their operands to float formats,
+    deterministically and without scaling or output rounding; None for any other config."""
     specs = []
     for g in _GEMMS:
         gc = getattr(cfg, g)
@@ -172,7 +185,7 @@ def _operand_plan(cfg: EmulationConfig) -> tuple | None:
             return None
         specs += [(m.a_format, m.operand_rounding), (m.b_format, m.operand_rounding)]
     fx, fw, gdy, gw, wdy, wx = specs
-    return (fx, fw, gdy, gw, wdy, wx, gw == fw, wx == fx, wdy == gdy)
+    return OperandPlan(fx, fw, gdy, gw, wdy, wx, gw == fw, wx == fx, wdy == gdy)
 
 
 def _gemm(spec: Any, name: str) -> GemmConfig:
