@@ -115,6 +115,8 @@ class _Rounder:
         self.fmt, self.mode, self.sat, self.sr, self.key = fmt, m.rounding, m.saturate, m.sr_bits, key
 
     def __call__(self, x: Fraction | float, index: int, neg_zero: bool = False) -> Fraction | float:
+        if isinstance(x, float) and x == 0:  # a signed zero
+            neg_zero, x = neg_zero or _is_neg_zero(x), Fraction(0)
         if isinstance(x, float):  # inf or NaN from an earlier overflow
             if math.isnan(x):
                 return x
@@ -126,13 +128,28 @@ class _Rounder:
             word = int(random_words(self.key, index, 1)[0])
             x = round_odd53(x)  # the probability comes from the sum rounded to odd at 53 bits
         v = round_fraction(x, self.fmt, self.mode, self.sat, word, self.sr, neg_zero)
+        if v == 0:
+            return v  # keeps the sign of a zero (-0.0 is the only float value besides inf and NaN)
         return Fraction(v) if math.isfinite(v) else v
 
 
+def _is_neg_zero(v: Fraction | float) -> bool:
+    return isinstance(v, float) and v == 0 and math.copysign(1.0, v) < 0
+
+
+def _exact(v: float) -> Fraction | float:
+    """A finite float as an exact Fraction, -0.0 kept as it is (a Fraction has no signed zero)."""
+    return v if _is_neg_zero(v) else Fraction(v)
+
+
 def _add(rnd: _Rounder, s: Fraction | float, t: Fraction | float, index: int) -> Fraction | float:
-    if isinstance(s, float) or isinstance(t, float):
+    """s + t rounded. An exact zero sum is -0 only when both are -0, as the kernels' float addition
+    gives (to nearest) before rounding."""
+    special = [v for v in (s, t) if isinstance(v, float) and v != 0]
+    if special:
         return rnd(float(s) + float(t), index)
-    return rnd(s + t, index)
+    total = Fraction(s) + Fraction(t)
+    return rnd(total, index, neg_zero=total == 0 and _is_neg_zero(s) and _is_neg_zero(t))
 
 
 def accumulate(
@@ -146,12 +163,16 @@ def accumulate(
     prod = _Rounder(m.product_format, m, stream_key(seed, 1)) if m.product_format is not None else None
     t = []
     for k in range(K):
+        x = float(terms[k]) * (float(b_terms[k]) if b_terms is not None else 1.0)  # only its zero sign is used
         v = Fraction(float(terms[k])) * (Fraction(float(b_terms[k])) if b_terms is not None else 1)
+        neg_zero = v == 0 and math.copysign(1.0, x) < 0
         if prod is not None:
-            v = prod(v, o * K + k)
+            v = prod(v, o * K + k, neg_zero)
+        elif neg_zero:
+            v = -0.0
         t.append(v)
     base = o * S
-    s = acc(Fraction(float(c)), base) if c is not None else Fraction(0)
+    s = acc(_exact(float(c)), base) if c is not None else Fraction(0)
     if m.order is Order.SEQUENTIAL:
         for k in range(K):
             s = _add(acc, s, t[k], base + 1 + k)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import zlib
 
 import numpy as np
 import pytest
@@ -44,7 +45,7 @@ def reference_rows(a, b, c, m, seed):
 
 @pytest.mark.parametrize("acc,mode,order", list(itertools.product(ACCS, MODES, range(len(ORDERS)))))
 def test_dot_equals_exact_reference(acc, mode, order):
-    rng = np.random.default_rng(hash((acc, mode, order)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(f"{acc}/{mode}/{order}".encode()))  # fixed across runs
     m = AccumModel(acc=acc, rounding=mode, a_format="e5m2", b_format="e4m3", **ORDERS[order])
     for dt in (np.float32, np.float64):
         K = int(rng.integers(0, 24))

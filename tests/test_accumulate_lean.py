@@ -6,6 +6,7 @@ send a tile back to the general kernel), signed zeros, and the level lowprec pic
 from __future__ import annotations
 
 import itertools
+import zlib
 
 import numpy as np
 import pytest
@@ -67,7 +68,7 @@ def rows_level(X, C, m: AccumModel, level: int) -> np.ndarray:
 
 @pytest.mark.parametrize("acc,order,scale", list(itertools.product(ACCS, range(len(ORDERS)), SCALES)))
 def test_matmul_tiles_equal_general_kernel(isa, acc, order, scale):
-    rng = np.random.default_rng(abs(hash((acc, order, scale))) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(f"{acc}/{order}/{scale}".encode()))  # fixed across runs
     m = AccumModel(acc=acc, **ORDERS[order])
     M, K, N = 13, int(rng.integers(60, 140)), 37  # partial row tiles and column panels
     A = lp.quantize((rng.standard_normal((M, K)) * scale).astype(np.float32), "e5m2", saturate=True)
@@ -83,7 +84,7 @@ def test_matmul_tiles_equal_general_kernel(isa, acc, order, scale):
 
 @pytest.mark.parametrize("acc,order,scale", list(itertools.product(ACCS, range(len(ORDERS)), SCALES)))
 def test_row_tiles_equal_general_kernel(isa, acc, order, scale):
-    rng = np.random.default_rng(abs(hash((acc, order, scale, "rows"))) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(f"{acc}/{order}/{scale}/rows".encode()))
     m = AccumModel(acc=acc, **ORDERS[order])
     X = (rng.standard_normal((150, int(rng.integers(1, 200)))) * scale).astype(np.float32)  # 24-bit terms
     X[rng.random(X.shape) < 0.3] *= 2.0**-14
