@@ -191,3 +191,118 @@ def test_batched_rounding_equals_one_call_per_tensor(dtype):
         mixed = [ts[0], ts[1].to(torch.float64 if dtype == torch.float32 else torch.float32)]
         for t, i, got in zip(mixed, [0, 1], opt._round_many(mixed, role, [0, 1]), strict=True):
             assert torch.equal(got, opt._round(t, role, i))
+
+
+class ShadowReference:
+    """The step of LowPrecisionOptimizer written out plainly: a float64 copy of every stored tensor,
+    the same update rule on float64 shadow parameters, and lp.quantize (NumPy API) for every
+    rounding, with the documented streams (tensor i of step t, role r: seed + ((t * n + i) * 4 + r + 1)
+    * golden). Stored values then go back to the parameters' dtype."""
+
+    GOLDEN = 0x9E3779B97F4A7C15
+    ROLES = {"grad": 0, "weight": 1, "master": 2, "state": 3}
+
+    def __init__(self, make_opt, params, formats, roundings, scale, seed):
+        self.params = list(params)
+        self.shadow = [torch.nn.Parameter(p.detach().double().clone()) for p in self.params]
+        self.opt = make_opt(self.shadow)
+        self.formats, self.roundings, self.scale, self.seed = formats, roundings, scale, seed
+        self.steps = 0
+        n = len(self.params)
+        self.master = None
+        if formats.get("master"):
+            self.master = [self.round(s.detach(), "master", i, 0, n) for i, s in enumerate(self.shadow)]
+        for i, p in enumerate(self.params):
+            src = self.master[i] if self.master else self.shadow[i].detach()
+            w = self.round(src, "weight", i, 0, n)
+            with torch.no_grad():
+                p.copy_(w)
+
+    def round(self, t, role, i, step, n):
+        fmt = self.formats.get(role)
+        if fmt is None:
+            return t.clone()
+        s = (self.seed + ((step * n + i) * 4 + self.ROLES[role] + 1) * self.GOLDEN) % 2**64
+        out = lp.quantize(t.detach().numpy().astype(np.float64), fmt, self.roundings[role], seed=s)
+        return torch.from_numpy(np.asarray(out))
+
+    @torch.no_grad()
+    def step(self):
+        n = len(self.params)
+        grads = [p.grad.detach().double() * (1.0 / self.scale) for p in self.params]
+        if not all(bool(torch.isfinite(g).all()) for g in grads):
+            return
+        for i, (p, s) in enumerate(zip(self.params, self.shadow, strict=True)):
+            s.copy_(self.master[i] if self.master else p.detach().double())
+            s.grad = self.round(grads[i], "grad", i, self.steps, n)
+            for v in self.opt.state[s].values():  # stored state, in the parameter's dtype
+                if torch.is_tensor(v) and v.shape == s.shape:
+                    v.copy_(v.to(p.dtype).double())
+        self.opt.step()
+        for i, (p, s) in enumerate(zip(self.params, self.shadow, strict=True)):
+            new = s.detach()
+            if self.master:
+                self.master[i] = self.round(new, "master", i, self.steps, n).to(p.dtype).double()
+                new = self.master[i]
+            p.copy_(self.round(new, "weight", i, self.steps, n).to(p.dtype))
+            for v in self.opt.state[s].values():
+                if torch.is_tensor(v) and v.shape == s.shape:
+                    v.copy_(self.round(v, "state", i, self.steps, n).to(p.dtype).double())
+        self.steps += 1
+
+
+@pytest.mark.parametrize(
+    ("rule", "kw"),
+    [
+        ("sgd", {"weight": "e6m9", "state": "e6m9", "grad": "e5m2"}),
+        ("sgd", {"weight": "e5m2", "master": "bf16", "state": "fp16", "grad": "e4m3fn"}),
+        ("sgd", {"weight": "bf16"}),
+        ("adam", {"weight": "e6m9", "state": "bf16", "grad": "e5m2", "rounding": "nearest"}),
+        ("adam", {"weight": "fp16", "master": "fp32", "state": "e6m9"}),
+    ],
+)
+def test_step_equals_shadow_reference(rule, kw):
+    """Several steps of a small model, bit for bit against the plain float64-shadow formulation."""
+    kw = dict(kw)
+    rounding = kw.pop("rounding", "stochastic")
+
+    def make_opt(params):
+        if rule == "sgd":
+            return torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=1e-3)
+        return torch.optim.Adam(params, lr=1e-2)
+
+    torch.manual_seed(4)
+    model = torch.nn.Sequential(torch.nn.Linear(9, 17), torch.nn.ReLU(), torch.nn.Linear(17, 3))
+    twin = [p.detach().clone() for p in model.parameters()]
+    opt = LowPrecisionOptimizer(make_opt(model.parameters()), loss_scale=256, seed=21, rounding=rounding, **kw)
+    fmts = {r: kw.get(r) for r in ("weight", "grad", "state", "master")}
+    rnds = {r: rounding for r in ("weight", "state", "master")} | {"grad": "nearest"}
+    ref_params = [torch.nn.Parameter(t) for t in twin]
+    ref = ShadowReference(make_opt, ref_params, fmts, rnds, 256.0, 21)
+    for p, q in zip(model.parameters(), ref_params, strict=True):
+        assert torch.equal(p.detach(), q.detach())
+    gen = torch.Generator().manual_seed(0)
+    for step in range(5):
+        x = torch.randn(11, 9, generator=gen)
+        opt.zero_grad()
+        opt.backward(model(x).square().mean())
+        grads = [p.grad.clone() for p in model.parameters()]
+        if step == 2:  # a skipped step: neither side moves
+            grads[1][0] = float("inf")
+            model[0].bias.grad[0] = float("inf")
+        for q, g in zip(ref_params, grads, strict=True):
+            q.grad = g
+        opt.step()
+        ref.step()
+        for p, q in zip(model.parameters(), ref_params, strict=True):
+            assert p.dtype == torch.float32
+            assert torch.equal(p.detach().view(torch.int32), q.detach().view(torch.int32))
+        for p, s in zip(model.parameters(), ref.shadow, strict=True):
+            for k, v in opt.state[p].items():
+                if torch.is_tensor(v) and v.shape == p.shape:
+                    assert v.dtype == torch.float32
+                    assert torch.equal(v, ref.opt.state[s][k].float()), k
+        if ref.master:
+            for p, m in zip(model.parameters(), ref.master, strict=True):
+                assert torch.equal(opt.master[p], m.float())
+    assert opt.skipped_steps == 1 and opt.steps == 4
