@@ -225,6 +225,8 @@ def quantize(
     params = _params(fm, mode, bool(sat), sr, key, qtorch)
     src = np.ascontiguousarray(arr).reshape(-1)
     direct = out is not None and out.flags.c_contiguous
+    if direct and np.may_share_memory(src, out) and src.ctypes.data != out.ctypes.data:
+        direct = False  # out overlaps x with an offset: round into a new array first
     dst = out.reshape(-1) if direct else np.empty(arr.shape, arr.dtype).reshape(-1)
     if core is None:
         if qtorch:
