@@ -135,11 +135,15 @@ def round_tensor(
     return out if out.dtype == x.dtype else out.to(x.dtype)
 
 
-def _kernel_round(ts: list[torch.Tensor], params: tuple, seeds: list[int]) -> list[torch.Tensor]:
+def _kernel_round(
+    ts: list[torch.Tensor], params: tuple, seeds: list[int], outs: list[torch.Tensor] | None = None
+) -> list[torch.Tensor]:
     """The compiled kernel on CPU tensors of one dtype (float32 or float64), in one call on their
-    buffers: tensor i with the random key of seeds[i]; new contiguous tensors."""
+    buffers: tensor i with the random key of seeds[i]; into ``outs`` (contiguous tensors of the same
+    shapes and dtype, none of them an input) or new contiguous tensors."""
     srcs = [t.detach().contiguous() for t in ts]
-    outs = [torch.empty_like(t, memory_format=torch.contiguous_format) for t in srcs]
+    if outs is None:
+        outs = [torch.empty_like(t, memory_format=torch.contiguous_format) for t in srcs]
     core.quantize_many(
         [t.data_ptr() for t in srcs],
         [t.data_ptr() for t in outs],
@@ -152,15 +156,31 @@ def _kernel_round(ts: list[torch.Tensor], params: tuple, seeds: list[int]) -> li
     return outs
 
 
-def round_many(ts: list[torch.Tensor], fmt: Any, mode: Rounding, seeds: list[int]) -> list[torch.Tensor]:
+def round_many(
+    ts: list[torch.Tensor], fmt: Any, mode: Rounding, seeds: list[int], outs: list[torch.Tensor] | None = None
+) -> list[torch.Tensor]:
     """``[round_tensor(t, fmt, mode, seed=s) for t, s in zip(ts, seeds)]``, in one kernel call when the
-    tensors are CPU float32 (or all float64) tensors and fmt is a float format."""
+    tensors are CPU float32 (or all float64) tensors and fmt is a float format.
+
+    ``outs``: tensors to write the results into (returned), each contiguous, shaped and typed like
+    its input and not overlapping any input.
+    """
     if ts:
         dtype = ts[0].dtype
         params = _kernel_params(fmt, mode, None, None, dtype)
         if params is not None and all(t.is_cpu and t.dtype == dtype for t in ts):
-            return _kernel_round(ts, params, seeds)
-    return [round_tensor(t, fmt, mode, seed=s) for t, s in zip(ts, seeds, strict=True)]
+            if outs is not None and not all(
+                o.is_cpu and o.dtype == dtype and o.is_contiguous() and o.shape == t.shape
+                for o, t in zip(outs, ts, strict=True)
+            ):
+                raise ValueError("outs must be contiguous CPU tensors shaped and typed like their inputs")
+            return _kernel_round(ts, params, seeds, outs)
+    res = [round_tensor(t, fmt, mode, seed=s) for t, s in zip(ts, seeds, strict=True)]
+    if outs is None:
+        return res
+    for o, r in zip(outs, res, strict=True):
+        o.copy_(r)
+    return outs
 
 
 def _saturate_arg(s: int) -> bool | None:

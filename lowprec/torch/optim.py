@@ -102,6 +102,12 @@ def _fmt(spec: Any, name: str) -> Any:
         raise type(e)(f"{name}: {e}") from None
 
 
+def _is_stored_state(k: str, v: Any, p: torch.Tensor) -> bool:
+    """A state tensor stored in low precision: floating and shaped like its parameter (a step
+    counter is not, even for a 0-d parameter)."""
+    return k != "step" and torch.is_tensor(v) and v.is_floating_point() and v.shape == p.shape
+
+
 class LowPrecisionOptimizer:
     """Wrap a torch optimizer so weights, gradients, state and master copy live in low precision.
 
@@ -174,6 +180,7 @@ class LowPrecisionOptimizer:
         self.skipped_steps = 0
         self.master: dict[torch.Tensor, torch.Tensor] = {}
         self._params = [p for g in optimizer.param_groups for p in g["params"]]
+        self._work: dict[tuple[int, str], torch.Tensor] = {}  # float64 work tensors (see step)
         with torch.no_grad():
             for i, p in enumerate(self._params):
                 if self.formats["master"] is not None:
@@ -193,14 +200,29 @@ class LowPrecisionOptimizer:
         seed = (self.seed + ((self.steps * n + i) * 4 + _ROLES[role] + 1) * _GOLDEN) % 2**64
         return round_tensor(t, fmt, self.roundings[role], seed=seed)
 
-    def _round_many(self, ts: list[torch.Tensor], role: str, idx: list[int]) -> list[torch.Tensor]:
-        """``[self._round(t, role, i) for t, i in zip(ts, idx)]`` in one kernel call where possible."""
+    def _round_many(
+        self, ts: list[torch.Tensor], role: str, idx: list[int], outs: list[torch.Tensor] | None = None
+    ) -> list[torch.Tensor]:
+        """``[self._round(t, role, i) for t, i in zip(ts, idx)]`` in one kernel call where possible,
+        into ``outs`` when given (``ts`` itself when the role has no format)."""
         fmt = self.formats[role]
         if fmt is None:
             return list(ts)
         n = len(self._params)
         seeds = [(self.seed + ((self.steps * n + i) * 4 + _ROLES[role] + 1) * _GOLDEN) % 2**64 for i in idx]
-        return round_many(ts, fmt, self.roundings[role], seeds)
+        return round_many(ts, fmt, self.roundings[role], seeds, outs)
+
+    def _buffer(self, i: int, name: str, like: torch.Tensor) -> torch.Tensor:
+        """A float64 work tensor shaped like ``like`` on its device, kept between steps."""
+        key = (i, name)
+        b = self._work.get(key)
+        if b is None or b.shape != like.shape or b.device != like.device:
+            b = torch.empty(like.shape, dtype=torch.float64, device=like.device)
+            self._work[key] = b
+        return b
+
+    def _buffers(self, live: list[tuple[int, torch.Tensor]], name: str) -> list[torch.Tensor]:
+        return [self._buffer(i, name, p) for i, p in live]
 
     def _grads_finite(self, grads: list[torch.Tensor]) -> bool:
         """No inf/NaN in any gradient (one pass, as GradScaler checks; multiplying by 1 changes no value)."""
@@ -251,46 +273,65 @@ class LowPrecisionOptimizer:
             self.scaler.update(True)
             self.skipped_steps += 1
             return loss
+        if not live:
+            self.optimizer.step()
+            self.steps += 1
+            self.scaler.update(False)
+            return loss
         idx = [i for i, _ in live]
+        # Everything the update reads, in float64 work tensors kept between steps (one foreach copy
+        # per role): gradients (unscaled, then rounded), stored weights (master copy if any), state.
+        g_in = self._buffers(live, "grad_in")
+        torch._foreach_copy_(g_in, [p.grad for _, p in live])
         inv = 1.0 / self.scaler.scale
-        grads = [p.grad.detach().double() for _, p in live]
         if inv != 1.0:
-            grads = torch._foreach_mul(grads, inv)
-        grads = self._round_many(grads, "grad", idx)
-        saved = {}
-        for (_, p), g in zip(live, grads, strict=True):
-            saved[p] = (p.data, p.grad, p.dtype)
-            src = self.master.get(p, p.data)
-            p.data = src.double()
-            p.grad = g
-            for k, v in self.optimizer.state[p].items():
-                if torch.is_tensor(v) and v.is_floating_point() and v.shape == p.shape:
-                    self.optimizer.state[p][k] = v.double()
+            torch._foreach_mul_(g_in, inv)
+        grads = self._round_many(g_in, "grad", idx, self._buffers(live, "grad"))
+        data = self._buffers(live, "data")
+        torch._foreach_copy_(data, [self.master.get(p, p.data) for _, p in live])
+        saved, st_in, st_buf = [], [], []
+        for (i, p), d, g in zip(live, data, grads, strict=True):
+            saved.append((p.data, p.grad))
+            p.data, p.grad = d, g
+            st = self.optimizer.state[p]
+            for k, v in list(st.items()):
+                if _is_stored_state(k, v, p):
+                    st_in.append(v)
+                    st[k] = self._buffer(i, "state_in:" + k, v)
+                    st_buf.append(st[k])
+        if st_in:
+            torch._foreach_copy_(st_buf, st_in)
         try:
             self.optimizer.step()
         finally:
             news = [p.data for _, p in live]
             if self.master:
-                masters = self._round_many(news, "master", idx)
-                for (_, p), m in zip(live, masters, strict=True):
-                    self.master[p] = m.to(self.master[p].dtype)
-                weights = self._round_many(masters, "weight", idx)
+                masters = self._round_many(news, "master", idx, self._buffers(live, "master"))
+                torch._foreach_copy_([self.master[p] for _, p in live], masters)
+                weights = self._round_many(masters, "weight", idx, self._buffers(live, "weight"))
             else:
-                weights = self._round_many(news, "weight", idx)
-            states, where = [], []
-            for (i, p), w in zip(live, weights, strict=True):
-                old_data, old_grad, _ = saved[p]
-                old_data.copy_(w)
-                p.data = old_data
-                p.grad = old_grad
-                st = self.optimizer.state[p]
-                for k, v in st.items():
-                    if torch.is_tensor(v) and v.is_floating_point() and v.shape == p.shape:
+                weights = self._round_many(news, "weight", idx, self._buffers(live, "weight"))
+            for (_, p), (old_data, old_grad) in zip(live, saved, strict=True):
+                p.data, p.grad = old_data, old_grad
+            torch._foreach_copy_([p.data for _, p in live], weights)
+            # State after the update (new tensors on a first step), rounded to its format and stored
+            # in the parameter's dtype: into the tensors it came from, or new ones.
+            stored = {id(b): v for b, v in zip(st_buf, st_in, strict=True)}
+            states, where, outs = [], [], []
+            for i, p in live:
+                for k, v in self.optimizer.state[p].items():
+                    if _is_stored_state(k, v, p):
                         states.append(v)
                         where.append((i, p, k))
-            rounded = self._round_many(states, "state", [i for i, _, _ in where])
-            for (_, p, k), v in zip(where, rounded, strict=True):
-                self.optimizer.state[p][k] = v.to(saved[p][2])
+                        outs.append(self._buffer(i, "state:" + k, v))
+            rounded = self._round_many(states, "state", [i for i, _, _ in where], outs)
+            for (_, p, k), v, r in zip(where, states, rounded, strict=True):
+                old = stored.get(id(v))
+                if old is not None and old.shape == r.shape:
+                    old.copy_(r)
+                    self.optimizer.state[p][k] = old
+                else:
+                    self.optimizer.state[p][k] = r.to(p.dtype, copy=True)
         self.steps += 1
         self.scaler.update(False)
         return loss
