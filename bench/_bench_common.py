@@ -23,7 +23,13 @@ F64_FORMATS = ("e4m3fn", "bf16", "fp16")
 #: rounding label -> (rounding, sr_bits)
 MODES = {"nearest": ("nearest", None), "sr": ("stochastic", None), "sr8": ("stochastic", 8)}
 #: targets as a fraction of memcpy throughput, per (input dtype, mode label)
-TARGETS = {("float32", "nearest"): 0.7, ("float32", "sr"): 0.5, ("float32", "sr8"): 0.5, ("float64", "nearest"): 0.5}
+TARGETS = {
+    ("float32", "nearest"): 0.7,
+    ("float32", "sr"): 0.5,
+    ("float32", "sr8"): 0.5,
+    ("float64", "nearest"): 0.5,
+    ("float64", "sr"): 0.5,  # the float64 target, which names no rounding mode
+}
 PEER_TARGETS = {"qtorch": 10.0, "ml_dtypes": 5.0}
 
 #: qtorch float_quantize(exp, man) of each format (qtorch has no fn/fnuz variants: same widths)

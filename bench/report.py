@@ -95,8 +95,9 @@ def rows():
     for mode in ("nearest", "sr", "sr8"):
         for fmt in FORMATS:
             yield "float32", mode, fmt
-    for fmt in F64_FORMATS:
-        yield "float64", "nearest", fmt
+    for mode in ("nearest", "sr"):
+        for fmt in F64_FORMATS:
+            yield "float64", mode, fmt
 
 
 def main(argv=None) -> int:

@@ -4,7 +4,8 @@ Groups (one pytest-benchmark table each, all on the same arrays):
 
 * ``float32 nearest``    -- memcpy, lowprec round-to-nearest, ml_dtypes / torch / qtorch casts;
 * ``float32 stochastic`` -- memcpy, lowprec exact SR and sr_bits=8, qtorch stochastic;
-* ``float64 nearest``    -- memcpy of float64, lowprec from float64, ml_dtypes / torch casts.
+* ``float64 nearest``    -- memcpy of float64, lowprec from float64, ml_dtypes / torch casts;
+* ``float64 stochastic`` -- memcpy of float64, lowprec exact SR from float64.
 
 lowprec rows named ``lowprec-...`` write into a preallocated ``out=`` (the kernel; compare with
 memcpy), rows named ``lowprec_alloc-...`` are the allocating call (compare with the peers, which
@@ -31,6 +32,7 @@ GROUPS = {
     "float32 nearest": ("float32", ("nearest",)),
     "float32 stochastic": ("float32", ("sr", "sr8")),
     "float64 nearest": ("float64", ("nearest",)),
+    "float64 stochastic": ("float64", ("sr",)),
 }
 
 
