@@ -140,7 +140,7 @@ def _kernel_round(
 ) -> list[torch.Tensor]:
     """The compiled kernel on CPU tensors of one dtype (float32 or float64), in one call on their
     buffers: tensor i with the random key of seeds[i]; into ``outs`` (contiguous tensors of the same
-    shapes and dtype, none of them an input) or new contiguous tensors."""
+    shapes and dtype, each its input itself or overlapping no input) or new contiguous tensors."""
     srcs = [t.detach().contiguous() for t in ts]
     if outs is None:
         outs = [torch.empty_like(t, memory_format=torch.contiguous_format) for t in srcs]
@@ -163,7 +163,7 @@ def round_many(
     tensors are CPU float32 (or all float64) tensors and fmt is a float format.
 
     ``outs``: tensors to write the results into (returned), each contiguous, shaped and typed like
-    its input and not overlapping any input.
+    its input, and either that input itself (in place) or overlapping no input.
     """
     if ts:
         dtype = ts[0].dtype

@@ -281,12 +281,13 @@ class LowPrecisionOptimizer:
         idx = [i for i, _ in live]
         # Everything the update reads, in float64 work tensors kept between steps (one foreach copy
         # per role): gradients (unscaled, then rounded), stored weights (master copy if any), state.
+        # Each role is rounded in place in them, then copied to the stored tensors.
         g_in = self._buffers(live, "grad_in")
         torch._foreach_copy_(g_in, [p.grad for _, p in live])
         inv = 1.0 / self.scaler.scale
         if inv != 1.0:
             torch._foreach_mul_(g_in, inv)
-        grads = self._round_many(g_in, "grad", idx, self._buffers(live, "grad"))
+        grads = self._round_many(g_in, "grad", idx, g_in)  # in place
         data = self._buffers(live, "data")
         torch._foreach_copy_(data, [self.master.get(p, p.data) for _, p in live])
         saved, st_in, st_buf = [], [], []
@@ -306,25 +307,25 @@ class LowPrecisionOptimizer:
         finally:
             news = [p.data for _, p in live]
             if self.master:
-                masters = self._round_many(news, "master", idx, self._buffers(live, "master"))
+                masters = self._round_many(news, "master", idx, news)  # in place, as below
                 torch._foreach_copy_([self.master[p] for _, p in live], masters)
-                weights = self._round_many(masters, "weight", idx, self._buffers(live, "weight"))
+                weights = self._round_many(masters, "weight", idx, masters)
             else:
-                weights = self._round_many(news, "weight", idx, self._buffers(live, "weight"))
+                weights = self._round_many(news, "weight", idx, news)
             for (_, p), (old_data, old_grad) in zip(live, saved, strict=True):
                 p.data, p.grad = old_data, old_grad
             torch._foreach_copy_([p.data for _, p in live], weights)
             # State after the update (new tensors on a first step), rounded to its format and stored
             # in the parameter's dtype: into the tensors it came from, or new ones.
             stored = {id(b): v for b, v in zip(st_buf, st_in, strict=True)}
-            states, where, outs = [], [], []
+            states, where = [], []
             for i, p in live:
                 for k, v in self.optimizer.state[p].items():
                     if _is_stored_state(k, v, p):
                         states.append(v)
                         where.append((i, p, k))
-                        outs.append(self._buffer(i, "state:" + k, v))
-            rounded = self._round_many(states, "state", [i for i, _, _ in where], outs)
+            # in place: work tensors, or float64 state the update has just made
+            rounded = self._round_many(states, "state", [i for i, _, _ in where], states)
             for (_, p, k), v, r in zip(where, states, rounded, strict=True):
                 old = stored.get(id(v))
                 if old is not None and old.shape == r.shape:
