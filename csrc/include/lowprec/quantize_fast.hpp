@@ -39,6 +39,19 @@ template <class T> inline bool inf_as_overflow(const Lowered<T>& L) {
   return L.maxpat < Lowered<T>::INF && L.ovf_pos == L.inf_val;
 }
 
+// The last steps of every short form: overflow (an infinite input lands there too, see
+// inf_as_overflow), NaN, the sign of a zero result; returns the value of sign | mag.
+template <class T>
+LP_INLINE T finish_fast(typename FloatTraits<T>::U a, typename FloatTraits<T>::U sign, typename FloatTraits<T>::U mag,
+                        const Lowered<T>& L) {
+  using U = typename FloatTraits<T>::U;
+  using S = typename FloatTraits<T>::S;
+  mag = S(mag) > S(L.maxpat) ? L.ovf_pos : mag;
+  mag = S(a) > S(Lowered<T>::INF) ? Lowered<T>::QNAN : mag;
+  const U s = mag == 0 ? (sign & L.zero_sign) : sign;
+  return bit_cast<T>(s | mag);
+}
+
 template <class T> struct FastNearest {
   using U = typename FloatTraits<T>::U;
   static constexpr int M = FloatTraits<T>::M;
@@ -72,10 +85,7 @@ LP_INLINE T round_nearest_fast(T x, const Lowered<T>& L, const FastNearest<T>& F
   const U magN = (a + F.half_m1 + odd) & F.keep;
   const U magS = bit_cast<U>(T(bit_cast<T>(a) + F.snap) - F.snap);
   U mag = S(a) < S(L.norm_pat) ? magS : magN;
-  mag = S(mag) > S(L.maxpat) ? L.ovf_pos : mag;  // an infinite input lands here too (see `ok`)
-  mag = S(a) > S(Lw::INF) ? Lw::QNAN : mag;
-  const U s = mag == 0 ? (sign & L.zero_sign) : sign;
-  return bit_cast<T>(s | mag);
+  return finish_fast<T>(a, sign, mag, L);
 }
 
 // Per-call constants of the float32 stochastic form. The discarded fraction of either region is
@@ -162,10 +172,7 @@ LP_INLINE float round_stochastic_fast(float x, uint64_t counter, const Lowered<f
   const U Q = (X >> F.F) + (up ? U(1) : U(0));
   const U magS = bit_cast<U>(float(S(Q)) * L.subscale);
   U mag = regS ? magS : magN;
-  mag = S(mag) > S(L.maxpat) ? L.ovf_pos : mag;  // an infinite input lands here too (see `ok`)
-  mag = S(a) > S(Lw::INF) ? Lw::QNAN : mag;
-  const U s = mag == 0 ? (sign & L.zero_sign) : sign;
-  return bit_cast<float>(s | mag);
+  return finish_fast<float>(a, sign, mag, L);
 }
 
 // Per-call constants of the float64 stochastic forms. The discarded fraction is put in 64-bit fixed
@@ -247,10 +254,7 @@ LP_INLINE double round_stochastic_fast(double x, uint64_t counter, const Lowered
   } else {
     mag = (a & F.keepN) + (up != 0 ? F.unitN : U(0));
   }
-  mag = S(mag) > S(L.maxpat) ? L.ovf_pos : mag;  // an infinite input lands here too (see `ok`)
-  mag = S(a) > S(Lw::INF) ? Lw::QNAN : mag;
-  const U s = mag == 0 ? (sign & L.zero_sign) : sign;
-  return bit_cast<double>(s | mag);
+  return finish_fast<double>(a, sign, mag, L);
 }
 
 template <class T> struct FastStochasticOf;
