@@ -19,6 +19,7 @@ namespace {
 constexpr int W = ACC_LANES;
 constexpr int64_t KSEG = 1024;  // terms packed at a time for row reductions
 constexpr int64_t ROWS_PER_TASK = 48;  // a multiple of LEAN_VECS
+constexpr int64_t BFMA_ROWS_PER_TASK = 128;  // a multiple of BFMA_ROWS
 
 int threads_for(int64_t tasks, int64_t work, int n_threads) {
   if (n_threads < 1 || work < (int64_t(1) << 15)) return 1;
@@ -38,16 +39,16 @@ struct Tile {
   int64_t b, j0, nl, i0, i1;
 };
 
-// The tasks of a (batch, M, N) product: panels of W columns times groups of ROWS_PER_TASK rows.
+// The tasks of a (batch, M, N) product: panels of W columns times groups of `rows` rows.
 struct Tiling {
-  int64_t M, N, panels, row_groups, tasks;
-  Tiling(int64_t batch, int64_t M_, int64_t N_)
-      : M(M_), N(N_), panels((N_ + W - 1) / W), row_groups((M_ + ROWS_PER_TASK - 1) / ROWS_PER_TASK),
+  int64_t M, N, rows, panels, row_groups, tasks;
+  Tiling(int64_t batch, int64_t M_, int64_t N_, int64_t rows_ = ROWS_PER_TASK)
+      : M(M_), N(N_), rows(rows_), panels((N_ + W - 1) / W), row_groups((M_ + rows_ - 1) / rows_),
         tasks(batch * panels * row_groups) {}
   Tile operator()(int64_t task) const {
     const int64_t rg = task % row_groups, pj = (task / row_groups) % panels;
-    const int64_t j0 = pj * W, i0 = rg * ROWS_PER_TASK;
-    return {task / (row_groups * panels), j0, N - j0 < W ? N - j0 : W, i0, i0 + ROWS_PER_TASK < M ? i0 + ROWS_PER_TASK : M};
+    const int64_t j0 = pj * W, i0 = rg * rows;
+    return {task / (row_groups * panels), j0, N - j0 < W ? N - j0 : W, i0, i0 + rows < M ? i0 + rows : M};
   }
 };
 
@@ -229,57 +230,110 @@ static bool any_nonfinite(const float* x, int64_t n) {
   return found != 0;
 }
 
-// The float64 values and exponents of BfmaPanel for x[0..n) (e(x) clamped at emin; BFMA_NONE for zeros).
-static void bfma_pack(const float* x, double* xd, int32_t* e, int64_t n, int32_t emin) {
+// The exponents of BfmaPanel / BfmaTile for x[0..n): e(x) clamped at emin; BFMA_NONE for zeros.
+static void bfma_exponents(const float* x, int32_t* e, int64_t n, int32_t emin) {
   for (int64_t k = 0; k < n; ++k) {
     uint32_t u;
     std::memcpy(&u, x + k, 4);
     const int32_t ek = int32_t((u >> 23) & 0xFF) - 127;
     e[k] = (u & 0x7FFFFFFFu) == 0 ? BFMA_NONE : (ek > emin ? ek : emin);
-    xd[k] = double(x[k]);
   }
 }
 
 // Block-FMA matrix product (float32 operands already in the input formats): out = C + A B with
-// K padded to a multiple of p.block; double results (values of the output format).
+// K padded to a multiple of p.block; double results (values of the output format). The rows of A
+// are packed once, in the order of the products inside each block (p.perm), with their exponents;
+// each task packs its panel of B. Models that meet the conditions of blockfma_lean.hpp (p.lean) run
+// BFMA_ROWS rows at a time on float lanes; a tile the float kernel flags is recomputed row by row
+// with the float64 kernel.
 int bfma_matmul(const float* A, const float* B, const double* C, double* out, int64_t batch, int64_t M, int64_t N,
                 int64_t K, int64_t sA, int64_t sB, int64_t sC, const BfmaParams& p, int mode, int n_threads) {
   const KernelTable* kt = active_kernels();
   const int64_t F = p.block;
   const int64_t Kp = (K + F - 1) / F * F;
-  const Tiling tiling(batch, M, N);
+  const Tiling tiling(batch, M, N, BFMA_ROWS_PER_TASK);
   const int nt = threads_for(tiling.tasks, batch * M * N * (K + 1), n_threads);
-  // Operands are packed in the order of the products inside each block (p.perm).
+  const int64_t arows = (sA ? batch : 1) * M;
   BfmaParams q = p;
-  q.finite_ab = !any_nonfinite(A, (sA ? batch : 1) * M * K) && !any_nonfinite(B, (sB ? batch : 1) * K * N);
+  q.finite_ab = !any_nonfinite(A, arows * K) && !any_nonfinite(B, (sB ? batch : 1) * K * N);
+  const bool lean = p.lean && q.finite_ab;
   std::vector<int64_t> src(static_cast<size_t>(Kp));
   for (int64_t k = 0; k < Kp; ++k) src[size_t(k)] = k / F * F + p.perm[k % F];
+  std::vector<float> Ap(size_t(arows * Kp));
+  std::vector<int32_t> Ea(size_t(arows * Kp));
+  parallel_tasks(arows, threads_for(arows, arows * Kp, n_threads), [&](int64_t i) {
+    float* a = Ap.data() + i * Kp;
+    const float* Ai = A + i / M * sA + i % M * K;
+    for (int64_t k = 0; k < Kp; ++k) {
+      const int64_t ks = src[size_t(k)];
+      a[k] = ks < K ? Ai[ks] : 0.0f;
+    }
+    bfma_exponents(a, Ea.data() + i * Kp, Kp, p.emin_a);
+  });
+  const int64_t row_stride = sA ? M : 0;  // rows of Ap per batch entry
   parallel_tasks(tiling.tasks, nt, [&](int64_t task) {
     const auto [b, j0, nl, i_0, i_1] = tiling(task);
-    std::vector<float> bp(size_t(Kp * W), 0.0f), arow(size_t(Kp), 0.0f);
-    std::vector<double> bd(static_cast<size_t>(Kp * W)), ad(static_cast<size_t>(Kp));
-    std::vector<int32_t> eb(static_cast<size_t>(Kp * W)), ea(static_cast<size_t>(Kp));
+    std::vector<float> bp(size_t(Kp * W), 0.0f);
+    std::vector<double> bd, ad;  // the float64 kernel's operands, made on its first use
+    std::vector<int32_t> eb(static_cast<size_t>(Kp * W));
     const float* Bb = B + b * sB;
     for (int64_t k = 0; k < Kp; ++k) {
       const int64_t ks = src[size_t(k)];
       if (ks < K)
         for (int64_t l = 0; l < nl; ++l) bp[size_t(k * W + l)] = Bb[ks * N + j0 + l];
     }
-    bfma_pack(bp.data(), bd.data(), eb.data(), Kp * W, p.emin_b);
-    const BfmaPanel panel = {arow.data(), bp.data(), ad.data(), bd.data(), ea.data(), eb.data()};
+    bfma_exponents(bp.data(), eb.data(), Kp * W, p.emin_b);
+    const int64_t abase = b * row_stride;
     alignas(64) double d[W];
-    for (int64_t i = i_0; i < i_1; ++i) {
-      const float* Ai = A + b * sA + i * K;
-      for (int64_t k = 0; k < Kp; ++k) {
-        const int64_t ks = src[size_t(k)];
-        arow[size_t(k)] = ks < K ? Ai[ks] : 0.0f;
+    auto general_row = [&](int64_t i) {
+      if (bd.empty()) {
+        bd.assign(bp.begin(), bp.end());
+        ad.resize(size_t(Kp));
       }
-      bfma_pack(arow.data(), ad.data(), ea.data(), Kp, p.emin_a);
+      const int64_t ia = (abase + i) * Kp;
+      for (int64_t k = 0; k < Kp; ++k) ad[size_t(k)] = double(Ap[size_t(ia + k)]);
+      const BfmaPanel panel = {Ap.data() + ia, bp.data(), ad.data(), bd.data(), Ea.data() + ia, eb.data()};
       const double* Ci = C ? C + b * sC + i * N + j0 : nullptr;
       for (int l = 0; l < W; ++l) d[l] = (Ci && l < nl) ? Ci[l] : 0.0;
       kt->bfma(panel, Kp / F, d, q, mode);
       double* oi = out + (b * M + i) * N + j0;
       for (int64_t l = 0; l < nl; ++l) oi[l] = d[l];
+    };
+    if (!lean) {
+      for (int64_t i = i_0; i < i_1; ++i) general_row(i);
+      return;
+    }
+    constexpr int R = BFMA_ROWS;
+    std::vector<float> at;  // a last tile with fewer than R rows, the last one repeated
+    std::vector<int32_t> eat;
+    alignas(64) float dt[R * W];
+    for (int64_t i = i_0; i < i_1; i += R) {
+      const int64_t nr = i_1 - i < R ? i_1 - i : R;
+      BfmaTile tile = {Ap.data() + (abase + i) * Kp, Ea.data() + (abase + i) * Kp, Kp, bp.data(), eb.data()};
+      if (nr < R) {
+        at.resize(size_t(R * Kp));
+        eat.resize(size_t(R * Kp));
+        for (int r = 0; r < R; ++r) {
+          const int64_t ia = (abase + i + (r < nr ? r : nr - 1)) * Kp;
+          std::memcpy(at.data() + r * Kp, Ap.data() + ia, size_t(Kp) * sizeof(float));
+          std::memcpy(eat.data() + r * Kp, Ea.data() + ia, size_t(Kp) * sizeof(int32_t));
+        }
+        tile.a = at.data();
+        tile.ea = eat.data();
+      }
+      for (int r = 0; r < R; ++r) {
+        const int64_t row = i + (r < nr ? r : nr - 1);
+        const double* Ci = C ? C + b * sC + row * N + j0 : nullptr;
+        for (int l = 0; l < W; ++l) dt[r * W + l] = (Ci && l < nl) ? float(Ci[l]) : 0.0f;  // exact: a value of the output format
+      }
+      if (kt->bfma_lean(tile, Kp / F, dt, q, mode)) {
+        for (int64_t r = 0; r < nr; ++r) general_row(i + r);
+        continue;
+      }
+      for (int64_t r = 0; r < nr; ++r) {
+        double* oi = out + (b * M + i + r) * N + j0;
+        for (int64_t l = 0; l < nl; ++l) oi[l] = double(dt[r * W + l]);
+      }
     }
   });
   return 0;

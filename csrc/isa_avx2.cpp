@@ -5,6 +5,7 @@
 #include <type_traits>
 #if defined(__x86_64__) || defined(_M_X64)
 #pragma GCC target("avx2,fma,bmi,bmi2,popcnt")
+#include <immintrin.h>
 #define LP_ISA isa_avx2
 #define LP_VEC_BYTES 32
 #define LP_ISA_NAME "avx2"

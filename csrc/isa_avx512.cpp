@@ -5,6 +5,7 @@
 #include <type_traits>
 #if defined(__x86_64__) || defined(_M_X64)
 #pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,bmi,bmi2,popcnt")
+#include <immintrin.h>
 #define LP_ISA isa_avx512
 #define LP_VEC_BYTES 64
 #define LP_ISA_NAME "avx512"

@@ -17,6 +17,9 @@ template <class V> using AccFinishFn = void (*)(AccumStateT<V>&, V*, const Accum
 // Block-FMA instructions along one row (nblocks * block products per output, see BfmaPanel); d holds c on
 // entry and the result on exit.
 using BfmaFn = void (*)(const BfmaPanel&, int64_t, double*, const BfmaParams&, int);
+// Block-FMA instructions along one tile on float lanes (blockfma_lean.hpp); d holds c on entry and the
+// result on exit; returns nonzero when the tile must be recomputed with BfmaFn.
+using BfmaLeanFn = int (*)(const BfmaTile&, int64_t, float*, const BfmaParams&, int);
 // Nearest-even float tiles (accumulate_lean.hpp); exact_sum: terms of at most p <= 11 bits.
 using LeanOuterFn = void (*)(LeanState&, const float*, int64_t, const float*, int64_t, const LeanParams&, int);
 using LeanLanesFn = void (*)(LeanState&, const float*, const float*, int64_t, const LeanParams&, int);
@@ -34,6 +37,7 @@ struct KernelTable {
   AccFeedFn<float> acc_feed_f;
   AccFinishFn<float> acc_finish_f;
   BfmaFn bfma;
+  BfmaLeanFn bfma_lean;
   LeanOuterFn lean_outer;
   LeanLanesFn lean_lanes;
 };

@@ -16,13 +16,27 @@ _NO_LIMIT = -(2**30)
 _MODE = {Rounding.TOWARD_ZERO: 2, Rounding.NEAREST: 0}
 
 
-def prepare_operand(x: np.ndarray, fmt: FloatFormat, m: BlockFMA) -> np.ndarray:
+def prepare_operand(x: np.ndarray, fmt: FloatFormat, m: BlockFMA, n_threads: int | None = None) -> np.ndarray:
     """x rounded to the input format with the model's operand rounding, as float32 (subnormals
-    flushed when the model has none)."""
-    q = quantize(np.asarray(x, dtype=np.float64), fmt, m.operand_rounding)
+    flushed when the model has none); float32 inputs are rounded directly, others from float64."""
+    x = np.asarray(x)
+    if x.dtype != np.float32:
+        x = x.astype(np.float64, copy=False)
+    q = quantize(x, fmt, m.operand_rounding, n_threads=n_threads)
     if not m.in_subnormals:
         q = np.where(np.abs(q) < fmt.min_normal, 0.0 * q, q)
-    return q.astype(np.float32)
+    return q.astype(np.float32, copy=False)
+
+
+def _float_lanes(m: BlockFMA) -> bool:
+    """Whether the model meets the conditions of the float-lane kernel (``blockfma_lean.hpp``): no
+    late c, block sums below 2^24 (2^neab (2F + 1) <= 1) and products of the input formats that are
+    normal float32 numbers."""
+    F = m.sub_block or m.block
+    if m.late_c or 2.0**m.extra_align_bits * (2 * F + 1) > 1:
+        return False
+    lo = [f.min_subnormal if (m.in_subnormals and f.subnormals) else f.min_normal for f in (m.a_format, m.b_format)]
+    return lo[0] * lo[1] >= 2.0**-126 and m.a_format.max * m.b_format.max < 2.0**128
 
 
 def _ints(m: BlockFMA) -> tuple:
@@ -39,6 +53,7 @@ def _ints(m: BlockFMA) -> tuple:
         int(m.out_subnormals),
         out.emin,
         out.emax,
+        int(_float_lanes(m)),
     )
 
 
@@ -110,8 +125,8 @@ def _promoted(A: np.ndarray, B: np.ndarray, C: np.ndarray, m: BlockFMA, nt: int)
             Bq = quantize(Bs / sbj[:, None, :], m.b_format, m.operand_rounding, saturate=True)
             scale = (sa[:, :, None] * sbj[:, None, :]).astype(np.float32)  # fp32 product, RNE
         else:
-            Aq = prepare_operand(As, m.a_format, m)
-            Bq = prepare_operand(Bs, m.b_format, m)
+            Aq = prepare_operand(As, m.a_format, m, nt)
+            Bq = prepare_operand(Bs, m.b_format, m, nt)
             scale = np.ones((nb, M, N), np.float32)
         partial = _kernel(Aq, Bq, np.zeros((nb, M, N)), m, nt)
         if pr.fma:
@@ -147,5 +162,5 @@ def blockfma_matmul(A: np.ndarray, B: np.ndarray, C: np.ndarray | None, m: Block
     if m.promotion is not None:
         res = _promoted(A3, B3, Cv, m, nt)
     else:
-        res = _kernel(prepare_operand(A3, m.a_format, m), prepare_operand(B3, m.b_format, m), Cv, m, nt)
+        res = _kernel(prepare_operand(A3, m.a_format, m, nt), prepare_operand(B3, m.b_format, m, nt), Cv, m, nt)
     return res.astype(dtype).reshape(batch + (M, N))

@@ -36,6 +36,7 @@ cdef extern from "lowprec/api.hpp" namespace "lowprec":
         int32_t block, sub_block, late_c, neab, emin_a, emin_b, c_emin, min_exp_limit
         int32_t out_subnormals, out_emin, out_emax
         const int32_t* perm
+        int32_t finite_ab, lean
 
     int c_accum_matmul_f32 "lowprec::accum_matmul_f32"(
         const float*, const float*, const float*, float*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
@@ -241,12 +242,13 @@ def bfma_matmul(const float[::1] A, const float[::1] B, const double[::1] C, dou
                 int64_t M, int64_t N, int64_t K, int64_t sA, int64_t sB, int64_t sC, tuple out_params,
                 tuple late_params, tuple ints, const int32_t[::1] perm, int mode, int n_threads):
     """Block-FMA matrix product; ints = (block, sub_block, late_c, neab, emin_a, emin_b, c_emin,
-    min_exp_limit, out_subnormals, out_emin, out_emax)."""
+    min_exp_limit, out_subnormals, out_emin, out_emax, lean)."""
     cdef BfmaParams p
     p.out = _params(out_params)
     p.late = _params(late_params)
     (p.block, p.sub_block, p.late_c, p.neab, p.emin_a, p.emin_b, p.c_emin, p.min_exp_limit, p.out_subnormals,
-     p.out_emin, p.out_emax) = ints
+     p.out_emin, p.out_emax, p.lean) = ints
+    p.finite_ab = 0
     if perm.shape[0] != p.block:
         raise ValueError("perm must have block entries")
     p.perm = &perm[0]

@@ -110,6 +110,7 @@ struct BfmaParams {
   int32_t out_emax;       // |d| >= 2^(out_emax + 1) overflows to inf (the model has no saturation)
   const int32_t* perm;    // order of the products inside one block (block entries; the driver packs by it)
   int32_t finite_ab;      // 1: no operand is inf or NaN (set by the matmul driver; blocks then check c only)
+  int32_t lean;           // 1: the model meets the float-lane conditions of blockfma_lean.hpp
 };
 
 // Exponent of a zero operand in BfmaPanel: far below any real one, so that no sum with it counts.
@@ -124,6 +125,19 @@ struct BfmaPanel {
   const double* ad;
   const double* bd;
   const int32_t* ea;
+  const int32_t* eb;
+};
+
+// Block-FMA on float lanes (blockfma_lean.hpp): tiles of BFMA_ROWS rows x ACC_LANES columns. Operands
+// packed by the driver in product order: row r's k-th value at a[r * lda + k] (exponent e(a) at
+// ea[r * lda + k], BFMA_NONE for a zero), b(k, l) at b[k * ACC_LANES + l] (eb likewise).
+constexpr int BFMA_ROWS = 4;
+
+struct BfmaTile {
+  const float* a;
+  const int32_t* ea;
+  int64_t lda;
+  const float* b;
   const int32_t* eb;
 };
 
