@@ -166,7 +166,8 @@ static int accum_rows_impl(const T* X, const T* Y, const T* C, T* out, int64_t R
   const KernelTable* kt = active_kernels();
   const bool lean = lean_mode<V>(fast);
   const LeanParams lp = lean_params(p);
-  const int64_t TW = lean ? LEAN_LANES : W;  // rows per task
+  const bool narrow = R <= W;  // one group of lanes (e.g. the chain of chunk merges of one long sum)
+  const int64_t TW = lean && !narrow ? LEAN_LANES : W;  // rows per task
   const int64_t tasks = (R + TW - 1) / TW;
   const int nt = threads_for(tasks, R * (K + 1), n_threads);
   const int64_t seg = K < KSEG ? (K > 0 ? K : 1) : KSEG;
@@ -192,17 +193,22 @@ static int accum_rows_impl(const T* X, const T* Y, const T* C, T* out, int64_t R
     AccFns<V>::finish(kt)(*state, obuf, p);
     for (int64_t l = 0; l < nl; ++l) out[r0 + l] = T(obuf[l]);
   };
+  // rows r0 .. r0 + nl (nl <= TW) with the float kernel, rows packed into lanes
+  auto pack = [&](const T* Z, int64_t r0, int64_t nl, int64_t k0, int64_t n, int64_t L, float* dst) {
+    if constexpr (std::is_same<T, float>::value) kt->lean_pack(Z + r0 * K + k0, K, nl, n, L, dst);
+    else pack_rows(Z, r0, nl, K, k0, n, L, dst);
+  };
   auto lean_panel = [&](int64_t r0, int64_t nl) {
-    constexpr int64_t L = LEAN_LANES;
+    const int64_t L = narrow ? W : LEAN_LANES;
     std::vector<float> xp(size_t(seg * L), 0.0f), yp(Y ? size_t(seg * L) : 0, 0.0f);
     auto ls = std::make_unique<LeanState>();
     for (int64_t l = 0; l < L; ++l) ls->s[l] = C && l < nl ? float(C[r0 + l]) : 0.0f;
     lean_start(*ls, K);
     for (int64_t k0 = 0; k0 < K && !ls->bad; k0 += seg) {
       const int64_t n = K - k0 < seg ? K - k0 : seg;
-      pack_rows(X, r0, nl, K, k0, n, L, xp.data());
-      if (Y) pack_rows(Y, r0, nl, K, k0, n, L, yp.data());
-      kt->lean_lanes(*ls, xp.data(), Y ? yp.data() : nullptr, n, lp, fast == 3);
+      pack(X, r0, nl, k0, n, L, xp.data());
+      if (Y) pack(Y, r0, nl, k0, n, L, yp.data());
+      kt->lean_lanes(*ls, xp.data(), Y ? yp.data() : nullptr, n, lp, fast == 3, narrow);
     }
     if (ls->bad) {
       for (int64_t r = r0; r < r0 + nl; r += W) general_panel(r, r0 + nl - r < W ? r0 + nl - r : W);

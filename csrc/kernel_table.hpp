@@ -22,7 +22,10 @@ using BfmaFn = void (*)(const BfmaPanel&, int64_t, double*, const BfmaParams&, i
 using BfmaLeanFn = int (*)(const BfmaTile&, int64_t, float*, const BfmaParams&, int);
 // Nearest-even float tiles (accumulate_lean.hpp); exact_sum: terms of at most p <= 11 bits.
 using LeanOuterFn = void (*)(LeanState&, const float*, int64_t, const float*, int64_t, const LeanParams&, int);
-using LeanLanesFn = void (*)(LeanState&, const float*, const float*, int64_t, const LeanParams&, int);
+// narrow: only the first ACC_LANES lanes (lane stride ACC_LANES instead of LEAN_LANES).
+using LeanLanesFn = void (*)(LeanState&, const float*, const float*, int64_t, const LeanParams&, int, int);
+// dst[k * stride + l] = src[l * ld + k] for l < nl, k < n (packing rows into lanes).
+using LeanPackFn = void (*)(const float*, int64_t, int64_t, int64_t, int64_t, float*);
 
 struct KernelTable {
   const char* name;
@@ -40,6 +43,7 @@ struct KernelTable {
   BfmaLeanFn bfma_lean;
   LeanOuterFn lean_outer;
   LeanLanesFn lean_lanes;
+  LeanPackFn lean_pack;
 };
 
 const KernelTable* active_kernels();

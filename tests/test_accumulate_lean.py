@@ -82,13 +82,15 @@ def test_matmul_tiles_equal_general_kernel(isa, acc, order, scale):
         assert_same(matmul_level(A, B, C, m, lv), exp)
 
 
+# 150 rows: full tiles of 96 lanes and a partial one; 11 rows: one narrow group of 16 lanes
+@pytest.mark.parametrize("rows", [150, 11])
 @pytest.mark.parametrize("acc,order,scale", list(itertools.product(ACCS, range(len(ORDERS)), SCALES)))
-def test_row_tiles_equal_general_kernel(isa, acc, order, scale):
+def test_row_tiles_equal_general_kernel(isa, acc, order, scale, rows):
     rng = np.random.default_rng(zlib.crc32(f"{acc}/{order}/{scale}/rows".encode()))
     m = AccumModel(acc=acc, **ORDERS[order])
-    X = (rng.standard_normal((150, int(rng.integers(1, 200)))) * scale).astype(np.float32)  # 24-bit terms
+    X = (rng.standard_normal((rows, int(rng.integers(1, 200)))) * scale).astype(np.float32)  # 24-bit terms
     X[rng.random(X.shape) < 0.3] *= 2.0**-14
-    C = lp.quantize((rng.standard_normal(150) * scale).astype(np.float32), acc, saturate=True)
+    C = lp.quantize((rng.standard_normal(rows) * scale).astype(np.float32), acc, saturate=True)
     assert acc_mod._fast_level(m, np.dtype(np.float32), X, None) == 2
     exp = rows_level(X.astype(np.float64), C.astype(np.float64), m, 0)
     for lv in (1, 2):

@@ -81,12 +81,12 @@ LP_INLINE lean_f32v lean_add(lean_f32v s, lean_f32v t, const LeanParams& P, lean
   return (lean_f32v)(ra | (hb & SIGN));
 }
 
-// Run n steps of a tile: terms(i, t) writes the LEAN_NV term vectors of step i (vector v * LEAN_H +
+// Run n steps of a tile (its first NV vectors): terms(i, t) writes the NV term vectors of step i (vector v * LEAN_H +
 // h holds lanes v * ACC_LANES + h * LEAN_VL ..). Chunked order adds the terms to q and q to s at
 // each chunk end (and after the last of S.K terms), as accum_feed does.
-template <bool EXACT_SUM, bool CHUNKED, class Terms>
+template <bool EXACT_SUM, bool CHUNKED, int NV = LEAN_NV, class Terms>
 LP_INLINE void lean_run(LeanState& S, int64_t n, const LeanParams& P, const Terms& terms) {
-  constexpr int NV = LEAN_NV, VL = LEAN_VL;
+  constexpr int VL = LEAN_VL;
   lean_f32v s[NV], q[NV], t[NV];
   lean_i32v hi = {};
   for (int v = 0; v < NV; ++v) {
@@ -138,21 +138,57 @@ inline void lean_feed_outer(LeanState& S, const float* __restrict a, int64_t lda
   });
 }
 
-// Independent lanes (row reductions): the term of step i in lane l is x[i * LEAN_LANES + l], times
-// y[i * LEAN_LANES + l] when y is given.
-template <bool EXACT_SUM, bool CHUNKED>
+// Independent lanes (row reductions) of the first NV vectors of a tile, L = NV * LEAN_VL lanes: the
+// term of step i in lane l is x[i * L + l], times y[i * L + l] when y is given.
+template <bool EXACT_SUM, bool CHUNKED, int NV>
 inline void lean_feed_lanes(LeanState& S, const float* __restrict x, const float* __restrict y, int64_t n,
                             const LeanParams& P) {
-  constexpr int NV = LEAN_NV, L = LEAN_LANES, VL = LEAN_VL;
+  constexpr int VL = LEAN_VL, L = NV * VL;
   if (y) {
-    lean_run<EXACT_SUM, CHUNKED>(S, n, P, [&](int64_t i, lean_f32v* t) LP_INLINE_LAMBDA {
+    lean_run<EXACT_SUM, CHUNKED, NV>(S, n, P, [&](int64_t i, lean_f32v* t) LP_INLINE_LAMBDA {
       for (int v = 0; v < NV; ++v) t[v] = lean_load(x + i * L + v * VL) * lean_load(y + i * L + v * VL);
     });
   } else {
-    lean_run<EXACT_SUM, CHUNKED>(S, n, P, [&](int64_t i, lean_f32v* t) LP_INLINE_LAMBDA {
+    lean_run<EXACT_SUM, CHUNKED, NV>(S, n, P, [&](int64_t i, lean_f32v* t) LP_INLINE_LAMBDA {
       for (int v = 0; v < NV; ++v) t[v] = lean_load(x + i * L + v * VL);
     });
   }
+}
+
+// dst[k * stride + l] = src[l * ld + k] for l < nl, k < n: LEAN_VL x LEAN_VL blocks transposed in
+// registers (log2(LEAN_VL) stages of interleaving pairs of rows), the edges one value at a time.
+inline void lean_transpose(const float* __restrict src, int64_t ld, int64_t nl, int64_t n, int64_t stride,
+                           float* __restrict dst) {
+  constexpr int VL = LEAN_VL;
+#if LP_VEC_BYTES == 64
+  const lean_i32v lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
+  const lean_i32v hi = lo + 8;
+#elif LP_VEC_BYTES == 32
+  const lean_i32v lo = {0, 8, 1, 9, 2, 10, 3, 11};
+  const lean_i32v hi = lo + 4;
+#else
+  const lean_i32v lo = {0, 4, 1, 5};
+  const lean_i32v hi = lo + 2;
+#endif
+  const int64_t nlb = nl / VL * VL, nb = n / VL * VL;
+  for (int64_t l0 = 0; l0 < nlb; l0 += VL) {
+    for (int64_t k0 = 0; k0 < nb; k0 += VL) {
+      lean_f32v v[VL], w[VL];
+      for (int i = 0; i < VL; ++i) v[i] = lean_load(src + (l0 + i) * ld + k0);
+      for (int stage = 1; stage < VL; stage *= 2) {  // row i of the block ends up as column i
+        for (int i = 0; i < VL / 2; ++i) {
+          w[2 * i] = __builtin_shuffle(v[i], v[i + VL / 2], lo);
+          w[2 * i + 1] = __builtin_shuffle(v[i], v[i + VL / 2], hi);
+        }
+        for (int i = 0; i < VL; ++i) v[i] = w[i];
+      }
+      for (int i = 0; i < VL; ++i) lean_store(dst + (k0 + i) * stride + l0, v[i]);
+    }
+    for (int64_t k = nb; k < n; ++k)
+      for (int64_t l = l0; l < l0 + VL; ++l) dst[k * stride + l] = src[l * ld + k];
+  }
+  for (int64_t l = nlb; l < nl; ++l)
+    for (int64_t k = 0; k < n; ++k) dst[k * stride + l] = src[l * ld + k];
 }
 
 }  // namespace lowprec
