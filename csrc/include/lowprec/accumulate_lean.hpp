@@ -65,11 +65,13 @@ LP_INLINE lean_f32v lean_add(lean_f32v s, lean_f32v t, const LeanParams& P, lean
   if constexpr (!EXACT_SUM) {
     const lean_f32v z = h - s;
     const lean_f32v err = (s - (h - z)) + (t - z);
-    const lean_i32v step = ((((lean_i32v)err) ^ hb) >> 31) | 1;  // +1: err has h's sign (magnitude up)
-    const lean_i32v adj = (err != 0.0f) & ((hb & 1) == 0) & step;
     const lean_i32v ha = hb & ABS;
     hi = hi > ha ? hi : ha;  // h itself infinite or NaN (an overflow of float, or a special input)
-    hb += adj;
+    // rounded to odd: inexact sums get an odd last bit, h's pattern or the one below it when err
+    // points toward zero (h - 1 ulp in magnitude if h's is even; h if odd)
+    const lean_i32v inexact = err != 0.0f;
+    const lean_i32v toward_zero = (((lean_i32v)err) ^ hb) >> 31;
+    hb = (hb + (toward_zero & inexact)) | (inexact & 1);
   }
   lean_i32v e = hb & EXP;
   const lean_i32v emin = lean_i32v{} + P.emin_pat;
