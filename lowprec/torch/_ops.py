@@ -101,6 +101,19 @@ def _kernel_params(fmt: Any, mode: Rounding, saturate: bool | None, sr_bits: int
     return _params(fmt, mode, bool(saturate), sr_bits, 0, False)
 
 
+@lru_cache(maxsize=1024)
+def _cached_kernel_params(fmt: Any, mode: Rounding, saturate: bool | None, sr_bits: int | None, dtype: torch.dtype):
+    return _kernel_params(fmt, mode, saturate, sr_bits, dtype)
+
+
+def _params_for(fmt: Any, mode: Rounding, saturate: bool | None, sr_bits: int | None, dtype: torch.dtype):
+    """_kernel_params, remembered per argument tuple (formats are frozen dataclasses)."""
+    try:
+        return _cached_kernel_params(fmt, mode, saturate, sr_bits, dtype)
+    except TypeError:  # an unhashable argument: not cached
+        return _kernel_params(fmt, mode, saturate, sr_bits, dtype)
+
+
 def round_tensor(
     x: torch.Tensor,
     fmt: Any,
@@ -115,9 +128,22 @@ def round_tensor(
 
     The random word of flattened element i is the one :func:`lowprec.quantize` draws for ``seed``.
     """
-    params = _kernel_params(fmt, mode, saturate, sr_bits, x.dtype)  # also checks that fmt fits x.dtype
+    params = _params_for(fmt, mode, saturate, sr_bits, x.dtype)  # also checks that fmt fits x.dtype
     if params is not None and x.is_cpu and backend != "torch":  # CPU float32/float64, a float format
-        return _kernel_round([x], params, [seed])[0]
+        src = x.detach()
+        if not src.is_contiguous():
+            src = src.contiguous()
+        out = torch.empty_like(src)  # contiguous, as src
+        core.quantize_many(
+            [src.data_ptr()],
+            [out.data_ptr()],
+            [src.numel()],
+            [seed],
+            src.dtype == torch.float64,
+            params,
+            core.default_threads(),
+        )
+        return out
     work = x if x.dtype in (torch.float32, torch.float64) else x.float()
     use_kernel = backend == "kernel" or (backend == "auto" and work.device.type == "cpu")
     if use_kernel:
@@ -167,7 +193,7 @@ def round_many(
     """
     if ts:
         dtype = ts[0].dtype
-        params = _kernel_params(fmt, mode, None, None, dtype)
+        params = _params_for(fmt, mode, None, None, dtype)
         if params is not None and all(t.is_cpu and t.dtype == dtype for t in ts):
             if outs is not None and not all(
                 o.is_cpu and o.dtype == dtype and o.is_contiguous() and o.shape == t.shape
