@@ -71,6 +71,38 @@ def test_options_equal_reference(mode, extra):
     assert_bits(got, reference_rows(a, b, None, m, 2))
 
 
+@pytest.mark.parametrize("saturate", [False, True])
+@pytest.mark.parametrize("order", [{}, {"chunk": 4}, {"order": "pairwise"}])
+def test_stochastic_steps_at_range_edges_equal_reference(order, saturate):
+    """Exact stochastic rounding on float64 lanes takes a short form while every sum of a step is a
+    finite normal value of the accumulator and does not overflow it; other steps take the general
+    one. Here 20 rows (two panels of 16) mix both in one step: sums through e5m2's subnormal range,
+    exact zeros, overflow past e5m2's max (to inf, or saturated) and ordinary sums."""
+    rng = np.random.default_rng(zlib.crc32(f"{order}/{saturate}".encode()))
+    m = AccumModel(acc="e5m2", rounding="stochastic", saturate=saturate, **order)
+    K = 40
+    scale = 2.0 ** rng.choice([-16, -13, 0, 6, 14], size=(20, 1))  # per row: subnormal .. overflowing
+    a = lp.quantize(rng.standard_normal((20, K)) * scale, "e5m2", saturate=True)
+    b = lp.quantize(rng.choice([-1.0, 1.0, 0.5], size=(20, K)), "e5m2")
+    a[3, ::2] = -a[3, 1::2]  # pairs that cancel exactly
+    b[3] = 1.0
+    got = lp.dot(a, b, model=m, seed=13)
+    assert_bits(got, reference_rows(a, b, None, m, 13))
+    assert np.isinf(got).any() != saturate and (got == 0).any()
+
+
+@pytest.mark.parametrize("order", [{}, {"order": "pairwise"}])  # pairwise: sums of two terms -0 + -0
+@pytest.mark.parametrize("acc", ["e5m2", "e5m2fnuz"])
+def test_stochastic_zero_sums_keep_the_formats_sign_of_zero(acc, order):
+    x = np.full((16, 8), -0.0)
+    x[::3] = 0.0
+    m = AccumModel(acc=acc, rounding="stochastic", **order)
+    got = lp.sum(x, model=m, c=-0.0, seed=1)
+    assert not got.any()
+    assert np.array_equal(np.signbit(got), np.signbit(x[:, 0]) & (acc == "e5m2"))  # fnuz has no -0
+    assert_bits(got, [R.accumulate(list(r), -0.0, m, 1, i) for i, r in enumerate(x)])
+
+
 @pytest.mark.parametrize("mode", ["nearest", "stochastic"])
 def test_long_chunked_sum_equals_reference(mode):
     # K >= 4 chunks and few rows: chunks run in parallel lanes, then the merges (same result)

@@ -15,6 +15,7 @@
 // assigns indices per output element (see AccumSteps).
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 #include "lowprec/params.hpp"
 #include "lowprec/quantize.hpp"
@@ -72,9 +73,52 @@ inline void accum_init(AccumStateT<V>& S, const V* c, int64_t K, const AccumStep
   S.K = K;
 }
 
+// lanes_add for exact stochastic rounding on float64 lanes, in the common case: every rounded sum
+// (s + t rounded to odd, as round_odd) is zero, or finite and normal in the accumulator without
+// overflowing it. round_one then rounds the pattern a of |sum| at d = dN <= 64 bits: with lo = a mod
+// 2^dN, up iff the top dN bits of the random word are below lo, and the result is a - lo (+ 2^dN).
+// Returns false, writing nothing, when a lane is outside that case (the caller does the step).
+LP_INLINE bool lanes_add_sr(double* __restrict x, const double* __restrict y, uint64_t* __restrict ctr,
+                            const Lowered<double>& L) {
+  constexpr int W = ACC_LANES;
+  constexpr uint64_t SIGN = Lowered<double>::SIGN, INF = Lowered<double>::INF;
+  const uint64_t dN = uint64_t(L.dN), low = (uint64_t(1) << dN) - 1, ulp = uint64_t(1) << dN;
+  const uint64_t norm = L.norm_pat > 0 ? L.norm_pat : 1, maxpat = L.maxpat, zero_sign = L.zero_sign;
+  alignas(64) uint64_t r[W];
+  uint64_t bad = 0;
+#pragma omp simd reduction(| : bad)
+  for (int l = 0; l < W; ++l) {
+    const double s = x[l], t = y[l];
+    const double h = s + t;
+    const double z = h - s;
+    const double err = (s - (h - z)) + (t - z);
+    uint64_t hb = bit_cast<uint64_t>(h);
+    // rounded to odd: an inexact sum gets an odd last bit, h's pattern or the one below it when err
+    // points toward zero
+    const uint64_t inexact = err != 0.0 ? ~uint64_t(0) : 0;
+    const uint64_t toward_zero = int64_t(bit_cast<uint64_t>(err) ^ hb) < 0 ? ~uint64_t(0) : 0;
+    hb = (hb + (toward_zero & inexact)) | (inexact & 1);
+    const uint64_t sign = hb & SIGN, a = hb ^ sign;
+    const uint64_t lo = a & low;
+    const uint64_t mag = (a - lo) + ((random_word_at(ctr[l]) >> (64 - dN)) < lo ? ulp : 0);
+    // a zero sum (a = 0, so lo = 0 and mag = 0) keeps its sign where the format has -0
+    bad |= (a - 1 < norm - 1) | (a >= INF) | (mag > maxpat) ? 1 : 0;
+    r[l] = mag | (a != 0 ? sign : sign & zero_sign);
+  }
+  if (bad) return false;
+  for (int l = 0; l < W; ++l) {
+    x[l] = bit_cast<double>(r[l]);
+    ctr[l] += GOLDEN;
+  }
+  return true;
+}
+
 // x[l] = x[l] + y[l] rounded, stepping the counters ctr[l].
 template <int MODE, class V>
 LP_INLINE void lanes_add(V* __restrict x, const V* __restrict y, uint64_t* __restrict ctr, const Lowered<V>& L) {
+  if constexpr (MODE == MODE_STOCHASTIC && std::is_same<V, double>::value) {
+    if (lanes_add_sr(x, y, ctr, L)) return;
+  }
   const Lowered<V> Lc = L;  // a private copy: no store in the loop can alias its fields
 #pragma omp simd
   for (int l = 0; l < ACC_LANES; ++l) {
