@@ -15,6 +15,7 @@
 // assigns indices per output element (see AccumSteps).
 #pragma once
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "lowprec/params.hpp"
@@ -73,21 +74,24 @@ inline void accum_init(AccumStateT<V>& S, const V* c, int64_t K, const AccumStep
   S.K = K;
 }
 
-// lanes_add for exact stochastic rounding on float64 lanes, in the common case: every rounded sum
-// (s + t rounded to odd, as round_odd) is zero, or finite and normal in the accumulator without
-// overflowing it. round_one then rounds the pattern a of |sum| at d = dN <= 64 bits: with lo = a mod
+// The short form of exact stochastic rounding on float64 lanes, for the common case: the sum s + t
+// rounded to odd (as round_odd) is zero, or a finite normal value of the accumulator that does not
+// overflow it. round_one then rounds the pattern a of |sum| at d = dN <= 64 bits: with lo = a mod
 // 2^dN, up iff the top dN bits of the random word are below lo, and the result is a - lo (+ 2^dN).
-// Returns false, writing nothing, when a lane is outside that case (the caller does the step).
-LP_INLINE bool lanes_add_sr(double* __restrict x, const double* __restrict y, uint64_t* __restrict ctr,
-                            const Lowered<double>& L) {
-  constexpr int W = ACC_LANES;
+struct SrShort {
+  uint64_t dN, low, ulp, norm, maxpat, zero_sign;
+  explicit SrShort(const Lowered<double>& L)
+      : dN(uint64_t(L.dN)), low((uint64_t(1) << L.dN) - 1), ulp(uint64_t(1) << L.dN),
+        norm(L.norm_pat > 0 ? L.norm_pat : 1), maxpat(L.maxpat), zero_sign(L.zero_sign) {}
+};
+
+// One step on ACC_LANES lanes: x[l] = x[l] + y[l] by the short form, ctr[l] stepped; flag[l] gets a
+// nonzero bit where the lane is outside the short form's case (its x[l] must then be redone).
+LP_INLINE void sr_short_step(double* __restrict x, const double* __restrict y, uint64_t* __restrict ctr,
+                             uint64_t* __restrict flag, const SrShort& C) {
   constexpr uint64_t SIGN = Lowered<double>::SIGN, INF = Lowered<double>::INF;
-  const uint64_t dN = uint64_t(L.dN), low = (uint64_t(1) << dN) - 1, ulp = uint64_t(1) << dN;
-  const uint64_t norm = L.norm_pat > 0 ? L.norm_pat : 1, maxpat = L.maxpat, zero_sign = L.zero_sign;
-  alignas(64) uint64_t r[W];
-  uint64_t bad = 0;
-#pragma omp simd reduction(| : bad)
-  for (int l = 0; l < W; ++l) {
+#pragma omp simd
+  for (int l = 0; l < ACC_LANES; ++l) {
     const double s = x[l], t = y[l];
     const double h = s + t;
     const double z = h - s;
@@ -99,18 +103,46 @@ LP_INLINE bool lanes_add_sr(double* __restrict x, const double* __restrict y, ui
     const uint64_t toward_zero = int64_t(bit_cast<uint64_t>(err) ^ hb) < 0 ? ~uint64_t(0) : 0;
     hb = (hb + (toward_zero & inexact)) | (inexact & 1);
     const uint64_t sign = hb & SIGN, a = hb ^ sign;
-    const uint64_t lo = a & low;
-    const uint64_t mag = (a - lo) + ((random_word_at(ctr[l]) >> (64 - dN)) < lo ? ulp : 0);
+    const uint64_t lo = a & C.low;
+    const uint64_t mag = (a - lo) + ((random_word_at(ctr[l]) >> (64 - C.dN)) < lo ? C.ulp : 0);
+    flag[l] |= (a - 1 < C.norm - 1) | (a >= INF) | (mag > C.maxpat) ? 1 : 0;
     // a zero sum (a = 0, so lo = 0 and mag = 0) keeps its sign where the format has -0
-    bad |= (a - 1 < norm - 1) | (a >= INF) | (mag > maxpat) ? 1 : 0;
-    r[l] = mag | (a != 0 ? sign : sign & zero_sign);
-  }
-  if (bad) return false;
-  for (int l = 0; l < W; ++l) {
-    x[l] = bit_cast<double>(r[l]);
+    x[l] = bit_cast<double>(mag | (a != 0 ? sign : sign & C.zero_sign));
     ctr[l] += GOLDEN;
   }
+}
+
+LP_INLINE bool any_lane(const uint64_t* flag) {
+  uint64_t any = 0;
+  for (int l = 0; l < ACC_LANES; ++l) any |= flag[l];
+  return any != 0;
+}
+
+// lanes_add by the short form; returns false, changing nothing, when a lane is outside its case.
+LP_INLINE bool lanes_add_sr(double* __restrict x, const double* __restrict y, uint64_t* __restrict ctr,
+                            const Lowered<double>& L) {
+  constexpr int W = ACC_LANES;
+  alignas(64) double xs[W];
+  alignas(64) uint64_t cs[W], flag[W] = {};
+  std::memcpy(xs, x, sizeof xs);
+  std::memcpy(cs, ctr, sizeof cs);
+  sr_short_step(xs, y, cs, flag, SrShort(L));
+  if (any_lane(flag)) return false;
+  std::memcpy(x, xs, sizeof xs);
+  std::memcpy(ctr, cs, sizeof cs);
   return true;
+}
+
+// x[l] = x[l] + y[l] rounded, stepping the counters ctr[l] (the general form).
+template <int MODE, class V>
+LP_INLINE void lanes_add_general(V* __restrict x, const V* __restrict y, uint64_t* __restrict ctr,
+                                 const Lowered<V>& L) {
+  const Lowered<V> Lc = L;  // a private copy: no store in the loop can alias its fields
+#pragma omp simd
+  for (int l = 0; l < ACC_LANES; ++l) {
+    x[l] = add_round<MODE>(x[l], y[l], ctr[l], Lc);
+    ctr[l] += GOLDEN;
+  }
 }
 
 // x[l] = x[l] + y[l] rounded, stepping the counters ctr[l].
@@ -119,11 +151,64 @@ LP_INLINE void lanes_add(V* __restrict x, const V* __restrict y, uint64_t* __res
   if constexpr (MODE == MODE_STOCHASTIC && std::is_same<V, double>::value) {
     if (lanes_add_sr(x, y, ctr, L)) return;
   }
-  const Lowered<V> Lc = L;  // a private copy: no store in the loop can alias its fields
-#pragma omp simd
-  for (int l = 0; l < ACC_LANES; ++l) {
-    x[l] = add_round<MODE>(x[l], y[l], ctr[l], Lc);
-    ctr[l] += GOLDEN;
+  lanes_add_general<MODE>(x, y, ctr, L);
+}
+
+// The term of step i in lane l (see accum_feed).
+template <bool BCAST, class V>
+LP_INLINE void lanes_term(V* __restrict t, const V* __restrict a, const V* __restrict b, int64_t i) {
+  constexpr int W = ACC_LANES;
+  if (BCAST) {
+    const V ai = a[i];
+    for (int l = 0; l < W; ++l) t[l] = ai * b[i * W + l];
+  } else if (b != nullptr) {
+    for (int l = 0; l < W; ++l) t[l] = a[i * W + l] * b[i * W + l];
+  } else {
+    for (int l = 0; l < W; ++l) t[l] = a[i * W + l];
+  }
+}
+
+// accum_feed for exact stochastic rounding, sequential or chunked order, exact products: runs of up
+// to 8 steps (inside one chunk) by the short form, the lanes' flags tested once per run; a run with
+// a flagged lane is redone from its start by the general form.
+template <bool BCAST>
+inline void accum_feed_sr(AccumStateT<double>& S, const double* __restrict a, const double* __restrict b, int64_t n,
+                          const AccumParams& p, const Lowered<double>& L) {
+  constexpr int W = ACC_LANES;
+  constexpr int64_t RUN = 8;
+  const SrShort C(L);
+  const bool chunked = p.order == ORDER_CHUNKED;
+  double* x = chunked ? S.q : S.s;
+  alignas(64) double x0[W], t[W];
+  alignas(64) uint64_t c0[W], flag[W];
+  for (int64_t i = 0; i < n;) {
+    int64_t run = n - i < RUN ? n - i : RUN;
+    if (chunked) {
+      const int64_t left = p.chunk - S.k % p.chunk;
+      run = run < left ? run : left;
+    }
+    std::memcpy(x0, x, sizeof x0);
+    std::memcpy(c0, S.ct, sizeof c0);
+    for (int l = 0; l < W; ++l) flag[l] = 0;
+    for (int64_t j = i; j < i + run; ++j) {
+      lanes_term<BCAST>(t, a, b, j);
+      sr_short_step(x, t, S.ct, flag, C);
+    }
+    if (any_lane(flag)) {
+      std::memcpy(x, x0, sizeof x0);
+      std::memcpy(S.ct, c0, sizeof c0);
+      for (int64_t j = i; j < i + run; ++j) {
+        lanes_term<BCAST>(t, a, b, j);
+        lanes_add_general<MODE_STOCHASTIC>(x, t, S.ct, L);
+      }
+    }
+    i += run;
+    S.k += run;
+    // chunk j's merge uses index t0 + K + j (runs end at chunk ends and the last of the S.K terms)
+    if (chunked && (S.k % p.chunk == 0 || S.k == S.K)) {
+      lanes_add<MODE_STOCHASTIC>(S.s, S.q, S.cm, L);
+      for (int l = 0; l < W; ++l) S.q[l] = 0.0;
+    }
   }
 }
 
@@ -133,16 +218,15 @@ template <int MODE, bool BCAST, class V>
 inline void accum_feed(AccumStateT<V>& S, const V* __restrict a, const V* __restrict b, int64_t n,
                        const AccumParams& p, const Lowered<V>& L, const Lowered<V>& LP) {
   constexpr int W = ACC_LANES;
+  if constexpr (MODE == MODE_STOCHASTIC && std::is_same<V, double>::value) {
+    if (p.order != ORDER_PAIRWISE && !p.has_prod) {
+      accum_feed_sr<BCAST>(S, a, b, n, p, L);
+      return;
+    }
+  }
   for (int64_t i = 0; i < n; ++i) {
     V* __restrict t = p.order == ORDER_PAIRWISE ? S.stack + int64_t(S.depth) * W : S.t;
-    if (BCAST) {
-      const V ai = a[i];
-      for (int l = 0; l < W; ++l) t[l] = ai * b[i * W + l];
-    } else if (b != nullptr) {
-      for (int l = 0; l < W; ++l) t[l] = a[i * W + l] * b[i * W + l];
-    } else {
-      for (int l = 0; l < W; ++l) t[l] = a[i * W + l];
-    }
+    lanes_term<BCAST>(t, a, b, i);
     if (p.has_prod) {
       const uint64_t off = uint64_t(S.k) * GOLDEN;
       const Lowered<V> LPc = LP;
