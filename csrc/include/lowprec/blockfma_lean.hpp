@@ -14,7 +14,8 @@
 // exponent puts 2^(23 + neab - E) or its inverse outside float32's normal range.
 //
 // Written with GCC vector extensions of the including instruction set's register width
-// (accumulate_lean.hpp); the truncation uses the instruction set's rounding instruction.
+// (accumulate_lean.hpp); the truncation uses the instruction set's rounding instruction (the x86
+// including files include <immintrin.h> first, at global scope).
 #pragma once
 #include <cstdint>
 
