@@ -193,11 +193,12 @@ static int accum_rows_impl(const T* X, const T* Y, const T* C, T* out, int64_t R
     AccFns<V>::finish(kt)(*state, obuf, p);
     for (int64_t l = 0; l < nl; ++l) out[r0 + l] = T(obuf[l]);
   };
-  // rows r0 .. r0 + nl (nl <= TW) with the float kernel, rows packed into lanes
+  // rows r0 .. r0 + nl of Z, terms k0 .. k0 + n, packed into lanes of stride L (float lanes)
   auto pack = [&](const T* Z, int64_t r0, int64_t nl, int64_t k0, int64_t n, int64_t L, float* dst) {
     if constexpr (std::is_same<T, float>::value) kt->lean_pack(Z + r0 * K + k0, K, nl, n, L, dst);
     else pack_rows(Z, r0, nl, K, k0, n, L, dst);
   };
+  // rows r0 .. r0 + nl (nl <= TW) with the float kernel
   auto lean_panel = [&](int64_t r0, int64_t nl) {
     const int64_t L = narrow ? W : LEAN_LANES;
     std::vector<float> xp(size_t(seg * L), 0.0f), yp(Y ? size_t(seg * L) : 0, 0.0f);

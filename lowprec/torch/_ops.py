@@ -130,20 +130,7 @@ def round_tensor(
     """
     params = _params_for(fmt, mode, saturate, sr_bits, x.dtype)  # also checks that fmt fits x.dtype
     if params is not None and x.is_cpu and backend != "torch":  # CPU float32/float64, a float format
-        src = x.detach()
-        if not src.is_contiguous():
-            src = src.contiguous()
-        out = torch.empty_like(src)  # contiguous, as src
-        core.quantize_many(
-            [src.data_ptr()],
-            [out.data_ptr()],
-            [src.numel()],
-            [seed],
-            src.dtype == torch.float64,
-            params,
-            core.default_threads(),
-        )
-        return out
+        return _kernel_round([x], params, [seed])[0]
     work = x if x.dtype in (torch.float32, torch.float64) else x.float()
     use_kernel = backend == "kernel" or (backend == "auto" and work.device.type == "cpu")
     if use_kernel:
