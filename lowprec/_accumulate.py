@@ -159,14 +159,20 @@ def _fast_level(m: AccumModel, dtype: np.dtype, a: np.ndarray, b: np.ndarray | N
 
     0: double lanes, the general case. 1: float lanes, for a deterministic mode, an accumulator of at
     most 22 significant bits (rounding to odd at 24 bits, then to it, is exact) inside float's range,
-    and terms (products) that are exact float32 values. 2: nearest-even float tiles on top of that,
+    and terms (products) that are exact float32 values; also for exact stochastic rounding in
+    sequential or chunked order without product rounding, with an accumulator whose normal range
+    lies inside float's (the kernel rounds sums that are exact in float there, any other on double
+    lanes). 2: nearest-even float tiles on top of that,
     for sequential or chunked order without product rounding, an accumulator with subnormals and
     emin >= -126. 3: as 2 with plain float additions, when the accumulator has at most 11
     significant bits and every term at most as many (double rounding is then innocuous; see
     csrc/include/lowprec/accumulate_lean.hpp).
     """
-    if m.rounding.is_stochastic or m.acc.precision > 22 or not _float_range_ok(m.acc):
+    sr = m.rounding.is_stochastic
+    if (sr and not _stochastic_float_ok(m)) or m.acc.precision > 22 or not _float_range_ok(m.acc):
         return 0
+    # stochastic: float lanes pay off when most sums are exact in float, i.e. terms of few bits
+    sr_bits = 24 - m.acc.precision
     if not _float_range_ok(m.product_format):
         return 0
     if b is None:
@@ -175,9 +181,13 @@ def _fast_level(m: AccumModel, dtype: np.dtype, a: np.ndarray, b: np.ndarray | N
         )
         if not ok:
             return 0
+        if sr and not (
+            m.a_format.precision <= sr_bits if isinstance(m.a_format, FloatFormat) else _narrow(a, sr_bits)
+        ):
+            return 0
     else:
         product_bits = _operand_bits(m.a_format, a) + _operand_bits(m.b_format, b)
-        if product_bits > 24:
+        if product_bits > (sr_bits if sr else 24):
             return 0
         (alo, ahi), (blo, bhi) = _nonzero_range(a), _nonzero_range(b)
         if not (alo * blo >= 2.0**-126 and ahi * bhi < 2.0**127):
@@ -203,6 +213,29 @@ def _fast_level(m: AccumModel, dtype: np.dtype, a: np.ndarray, b: np.ndarray | N
     return 3 if narrow else 2
 
 
+def _stochastic_float_ok(m: AccumModel) -> bool:
+    """Exact stochastic rounding that the float-lane kernel supports (see _fast_level)."""
+    return (
+        m.rounding is Rounding.STOCHASTIC
+        and m.sr_bits is None
+        and m.order in (Order.SEQUENTIAL, Order.CHUNKED)
+        and m.product_format is None
+        and m.acc.emin >= -125
+    )
+
+
+def _float_lanes_c(fast: int, C: np.ndarray | None, m: AccumModel) -> tuple[int, np.ndarray | None]:
+    """(fast, C) for the kernel: float lanes hold c exactly, rounded to the accumulator from its own
+    bits (deterministic modes), or as given when exact in float32 (stochastic rounding, whose step 0
+    draws a word of c's own index in the kernel); otherwise double lanes."""
+    if not fast or C is None:
+        return fast, C
+    if not m.rounding.is_stochastic:
+        return fast, _pre_round_c(C, m)
+    exact = C.dtype == np.float32 or bool(np.array_equal(C.astype(np.float32).astype(C.dtype), C, equal_nan=True))
+    return (fast, C) if exact else (0, C)
+
+
 def _acc_tuple(m: AccumModel, key: int) -> tuple:
     return _params(m.acc, m.rounding, m.saturate, m.sr_bits, key, False)
 
@@ -222,9 +255,7 @@ def _finish(res: np.ndarray, m: AccumModel, seed: int) -> np.ndarray:
 
 def _rows(X: np.ndarray, Y: np.ndarray | None, C: np.ndarray | None, m: AccumModel, seed: int, nt: int) -> np.ndarray:
     """out[r] = C[r] (+) sum_k X[r, k] (* Y[r, k]) under m (operands already rounded)."""
-    fast = _fast_level(m, X.dtype, X, Y)
-    if fast and C is not None:
-        C = _pre_round_c(C, m)
+    fast, C1 = _float_lanes_c(_fast_level(m, X.dtype, X, Y), C, m)
     R, K = X.shape
     S = m.steps(K)
     key_a = _key(seed, _S_ACC) if m.rounding.is_stochastic else 0
@@ -235,6 +266,7 @@ def _rows(X: np.ndarray, Y: np.ndarray | None, C: np.ndarray | None, m: AccumMod
     X = np.ascontiguousarray(X)
     Y = None if Y is None else np.ascontiguousarray(Y)
     C = None if C is None else np.ascontiguousarray(C)
+    C1 = None if C1 is None else np.ascontiguousarray(C1)
     CL = m.chunk
     if m.order is Order.CHUNKED and CL is not None and K >= 4 * CL and R < 16 * builtins.max(nt, 1):
         # Long chunked reductions: the chunks of every row in parallel lanes, then the merges.
@@ -242,8 +274,13 @@ def _rows(X: np.ndarray, Y: np.ndarray | None, C: np.ndarray | None, m: AccumMod
         nch = nfull + (rem > 0)
         P = np.empty((R, nch), X.dtype)
         seq = (acc, prod, has_prod, 0, 1, fast)
-        # the merged terms are chunk sums, values of the accumulator: plain float sums when p <= 11
-        merge = 3 if fast >= 2 and m.acc.precision <= 11 else fast
+        # the merged terms are chunk sums, values of the accumulator: plain float sums when p <= 11,
+        # float lanes for stochastic rounding when p <= 12 (two such values span 24 bits)
+        p = m.acc.precision
+        merge = 3 if fast >= 2 and p <= 11 else fast
+        if m.rounding.is_stochastic and _stochastic_float_ok(m) and p <= 12 and _float_range_ok(m.acc):
+            merge = 1
+        merge, Cm = _float_lanes_c(merge, C, m)
         for r in range(R):
             base = r * S + 1
             xs = X[r, : nfull * CL]
@@ -255,13 +292,13 @@ def _rows(X: np.ndarray, Y: np.ndarray | None, C: np.ndarray | None, m: AccumMod
                 st = (0, 0, base + nfull * CL, 0, r * K + nfull * CL, 0)
                 core.accum_rows(xr, yr, None, P[r, nfull:], 1, rem, st, *seq, 1)
         P = P.reshape(-1)
-        core.accum_rows(P, None, C, out, R, nch, (0, S, 1 + K, S, 0, 0), acc, prod, 0, 0, 1, merge, nt)
+        core.accum_rows(P, None, Cm, out, R, nch, (0, S, 1 + K, S, 0, 0), acc, prod, 0, 0, 1, merge, nt)
         return out
     st = (0, S, 1, S, 0, K)
     core.accum_rows(
         X.reshape(-1),
         None if Y is None else Y.reshape(-1),
-        C,
+        C1,
         out,
         R,
         K,
@@ -517,9 +554,7 @@ def matmul(
         res = np.empty(out_shape, A.dtype)
         key_a = _key(sd, _S_ACC) if m.rounding.is_stochastic else 0
         key_p = _key(sd, _S_PROD) if m.rounding.is_stochastic else 0
-        fast = _fast_level(m, A.dtype, Aq, Bq)
-        if fast and C is not None:
-            C = _pre_round_c(C, m)
+        fast, C = _float_lanes_c(_fast_level(m, A.dtype, Aq, Bq), C, m)
         core.accum_matmul(
             Aq.reshape(-1),
             Bq.reshape(-1),

@@ -161,7 +161,13 @@ def test_public_calls_use_the_tiles():
     assert acc_mod._fast_level(ibm, f32, a, b) == 3
     assert acc_mod._fast_level(ibm.replace(order="pairwise", chunk=None), f32, a, b) == 1
     assert acc_mod._fast_level(ibm.replace(rounding="toward_zero"), f32, a, b) == 1
-    assert acc_mod._fast_level(ibm.replace(rounding="stochastic"), f32, a, b) == 0
+    sr = ibm.replace(rounding="stochastic")
+    assert acc_mod._fast_level(sr, f32, a, b) == 1  # float lanes, short form (test_accumulate_sr_float.py)
+    assert acc_mod._fast_level(sr.replace(order="pairwise", chunk=None), f32, a, b) == 0
+    assert acc_mod._fast_level(sr.replace(sr_bits=8), f32, a, b) == 0
+    assert acc_mod._fast_level(sr.replace(product_format="e5m2"), f32, a, b) == 0
+    assert acc_mod._fast_level(sr.replace(acc="bf16"), f32, a, b) == 0  # emin -126: subnormals of float
+    assert acc_mod._fast_level(sr.replace(a_format=None, b_format=None), f32, a * 1.1, b) == 0  # wide terms
     assert acc_mod._fast_level(ibm.replace(product_format="e5m2"), f32, a, b) == 1
     assert acc_mod._fast_level(ibm.replace(acc="fp32"), f32, a, b) == 0
     x = rng.standard_normal((2, 100)).astype(np.float32)

@@ -7,7 +7,9 @@
 // collapsed to hi rounded to odd in V's precision P (hi itself when exact, else the neighbour of hi
 // toward err when hi's last bit is even); rounding that value to an accumulator with at most P - 2
 // significant bits gives the correctly rounded sum in every deterministic mode. Stochastic modes
-// (double only) draw their probability from the sum rounded to odd at 53 bits.
+// draw their probability from the sum rounded to odd at 53 bits: on double lanes directly; on float
+// lanes (exact stochastic rounding only, sequential or chunked order, no product rounding) by a
+// short form for sums that are exact in float, and the double form for any other step.
 //
 // Work is done on panels of W lanes (W output elements computed side by side, one per lane) whose
 // operands the dispatcher has packed into contiguous K x W double buffers, so that the lane loops
@@ -133,6 +135,52 @@ LP_INLINE bool lanes_add_sr(double* __restrict x, const double* __restrict y, ui
   return true;
 }
 
+// The short form on float lanes, for a sum s + t that is exact in float (TwoSum's error is zero)
+// and, as on double lanes, zero or a normal value of the accumulator without overflow. Its double
+// pattern is then its float pattern a shifted left by 29 bits, so the double form's comparison of
+// the top 52 - m bits of the word with the low 52 - m bits of that pattern is the comparison of the
+// top dN = 23 - m bits with the low dN bits of a. Those top bits (dN <= 23) are not changed by
+// mix64's last xor-shift, which moves bits down by 31 places.
+struct SrShortF {
+  uint32_t dN, low, ulp, norm, maxpat, zero_sign;
+  explicit SrShortF(const Lowered<float>& L)
+      : dN(uint32_t(L.dN)), low((uint32_t(1) << L.dN) - 1), ulp(uint32_t(1) << L.dN),
+        norm(L.norm_pat > 0 ? L.norm_pat : 1), maxpat(L.maxpat), zero_sign(L.zero_sign) {}
+};
+
+// The word of counter z before mix64's last xor-shift: the same top 33 bits as random_word_at(z).
+LP_INLINE uint64_t random_word_top(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  return (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+}
+
+LP_INLINE void sr_short_step_f(float* __restrict x, const float* __restrict y, uint64_t* __restrict ctr,
+                               uint32_t* __restrict flag, const SrShortF& C) {
+  constexpr uint32_t SIGN = Lowered<float>::SIGN, INF = Lowered<float>::INF;
+  const int shift = 64 - int(C.dN);
+#pragma omp simd
+  for (int l = 0; l < ACC_LANES; ++l) {
+    const float s = x[l], t = y[l];
+    const float h = s + t;
+    const float z = h - s;
+    const float err = (s - (h - z)) + (t - z);
+    const uint32_t hb = bit_cast<uint32_t>(h);
+    const uint32_t sign = hb & SIGN, a = hb ^ sign;
+    const uint32_t lo = a & C.low;
+    const uint32_t r = uint32_t(random_word_top(ctr[l]) >> shift);
+    const uint32_t mag = (a - lo) + (r < lo ? C.ulp : 0);
+    flag[l] |= (err != 0.0f) | (a - 1 < C.norm - 1) | (a >= INF) | (mag > C.maxpat) ? 1 : 0;
+    x[l] = bit_cast<float>(mag | (a != 0 ? sign : sign & C.zero_sign));
+    ctr[l] += GOLDEN;
+  }
+}
+
+LP_INLINE bool any_lane(const uint32_t* flag) {
+  uint32_t any = 0;
+  for (int l = 0; l < ACC_LANES; ++l) any |= flag[l];
+  return any != 0;
+}
+
 // x[l] = x[l] + y[l] rounded, stepping the counters ctr[l] (the general form).
 template <int MODE, class V>
 LP_INLINE void lanes_add_general(V* __restrict x, const V* __restrict y, uint64_t* __restrict ctr,
@@ -143,6 +191,28 @@ LP_INLINE void lanes_add_general(V* __restrict x, const V* __restrict y, uint64_
     x[l] = add_round<MODE>(x[l], y[l], ctr[l], Lc);
     ctr[l] += GOLDEN;
   }
+}
+
+// x[l] = x[l] + y[l] rounded stochastically on float lanes: the short form, or (a lane outside its
+// case) the double form on all lanes; L64: the accumulator lowered for double.
+LP_INLINE void lanes_add_sr_f(float* __restrict x, const float* __restrict y, uint64_t* __restrict ctr,
+                              const Lowered<float>& L, const Lowered<double>& L64) {
+  constexpr int W = ACC_LANES;
+  alignas(64) float xs[W];
+  alignas(64) uint64_t cs[W];
+  alignas(64) uint32_t flag[W] = {};
+  std::memcpy(xs, x, sizeof xs);
+  std::memcpy(cs, ctr, sizeof cs);
+  sr_short_step_f(xs, y, cs, flag, SrShortF(L));
+  if (!any_lane(flag)) {
+    std::memcpy(x, xs, sizeof xs);
+    std::memcpy(ctr, cs, sizeof cs);
+    return;
+  }
+  alignas(64) double xd[W], yd[W];
+  for (int l = 0; l < W; ++l) xd[l] = double(x[l]), yd[l] = double(y[l]);
+  lanes_add_general<MODE_STOCHASTIC>(xd, yd, ctr, L64);
+  for (int l = 0; l < W; ++l) x[l] = float(xd[l]);  // accumulator values: exact in float
 }
 
 // x[l] = x[l] + y[l] rounded, stepping the counters ctr[l].
@@ -212,6 +282,53 @@ inline void accum_feed_sr(AccumStateT<double>& S, const double* __restrict a, co
   }
 }
 
+// accum_feed_sr on float lanes (see the header): runs of up to 8 steps by the float short form; a
+// run with a flagged lane is redone from its start by the double form. Terms are exact in float.
+template <bool BCAST>
+inline void accum_feed_sr_f(AccumStateT<float>& S, const float* __restrict a, const float* __restrict b, int64_t n,
+                            const AccumParams& p, const Lowered<float>& L) {
+  constexpr int W = ACC_LANES;
+  constexpr int64_t RUN = 8;
+  const SrShortF C(L);
+  const Lowered<double> L64(p.acc);
+  const bool chunked = p.order == ORDER_CHUNKED;
+  float* x = chunked ? S.q : S.s;
+  alignas(64) float x0[W], t[W];
+  alignas(64) double xd[W], td[W];
+  alignas(64) uint64_t c0[W];
+  alignas(64) uint32_t flag[W];
+  for (int64_t i = 0; i < n;) {
+    int64_t run = n - i < RUN ? n - i : RUN;
+    if (chunked) {
+      const int64_t left = p.chunk - S.k % p.chunk;
+      run = run < left ? run : left;
+    }
+    std::memcpy(x0, x, sizeof x0);
+    std::memcpy(c0, S.ct, sizeof c0);
+    for (int l = 0; l < W; ++l) flag[l] = 0;
+    for (int64_t j = i; j < i + run; ++j) {
+      lanes_term<BCAST>(t, a, b, j);
+      sr_short_step_f(x, t, S.ct, flag, C);
+    }
+    if (any_lane(flag)) {
+      std::memcpy(S.ct, c0, sizeof c0);
+      for (int l = 0; l < W; ++l) xd[l] = double(x0[l]);
+      for (int64_t j = i; j < i + run; ++j) {
+        lanes_term<BCAST>(t, a, b, j);
+        for (int l = 0; l < W; ++l) td[l] = double(t[l]);
+        lanes_add_general<MODE_STOCHASTIC>(xd, td, S.ct, L64);
+      }
+      for (int l = 0; l < W; ++l) x[l] = float(xd[l]);  // accumulator values: exact in float
+    }
+    i += run;
+    S.k += run;
+    if (chunked && (S.k % p.chunk == 0 || S.k == S.K)) {
+      lanes_add_sr_f(S.s, S.q, S.cm, L, L64);
+      for (int l = 0; l < W; ++l) S.q[l] = 0.0f;
+    }
+  }
+}
+
 // Feed the next n terms: term i of lane l is a(i, l) * b[i * W + l] with a(i, l) = a[i] (BCAST)
 // or a[i * W + l]; b == nullptr: the term is a(i, l) alone.
 template <int MODE, bool BCAST, class V>
@@ -221,6 +338,12 @@ inline void accum_feed(AccumStateT<V>& S, const V* __restrict a, const V* __rest
   if constexpr (MODE == MODE_STOCHASTIC && std::is_same<V, double>::value) {
     if (p.order != ORDER_PAIRWISE && !p.has_prod) {
       accum_feed_sr<BCAST>(S, a, b, n, p, L);
+      return;
+    }
+  }
+  if constexpr (MODE == MODE_STOCHASTIC && std::is_same<V, float>::value) {
+    if (p.order != ORDER_PAIRWISE && !p.has_prod) {  // the only stochastic case on float lanes
+      accum_feed_sr_f<BCAST>(S, a, b, n, p, L);
       return;
     }
   }
