@@ -159,20 +159,20 @@ def _fast_level(m: AccumModel, dtype: np.dtype, a: np.ndarray, b: np.ndarray | N
 
     0: double lanes, the general case. 1: float lanes, for a deterministic mode, an accumulator of at
     most 22 significant bits (rounding to odd at 24 bits, then to it, is exact) inside float's range,
-    and terms (products) that are exact float32 values; also for exact stochastic rounding in
-    sequential or chunked order without product rounding, with an accumulator whose normal range
-    lies inside float's (the kernel rounds sums that are exact in float there, any other on double
-    lanes). 2: nearest-even float tiles on top of that,
-    for sequential or chunked order without product rounding, an accumulator with subnormals and
-    emin >= -126. 3: as 2 with plain float additions, when the accumulator has at most 11
-    significant bits and every term at most as many (double rounding is then innocuous; see
-    csrc/include/lowprec/accumulate_lean.hpp).
+    and terms (products) that are exact float32 values. Also for exact stochastic rounding in
+    sequential or chunked order without product rounding, an accumulator with emin >= -125 and
+    terms of at most 24 - p bits (the kernel rounds sums that are exact in float there and redoes
+    any other step on double lanes, so most sums must be exact for this to pay). 2: nearest-even
+    float tiles on top of that, for sequential or chunked order without product rounding, an
+    accumulator with subnormals and emin >= -126. 3: as 2 with plain float additions, when the
+    accumulator has at most 11 significant bits and every term at most as many (double rounding is
+    then innocuous; see csrc/include/lowprec/accumulate_lean.hpp).
     """
     sr = m.rounding.is_stochastic
     if (sr and not _stochastic_float_ok(m)) or m.acc.precision > 22 or not _float_range_ok(m.acc):
         return 0
     # stochastic: float lanes pay off when most sums are exact in float, i.e. terms of few bits
-    sr_bits = 24 - m.acc.precision
+    room = 24 - m.acc.precision
     if not _float_range_ok(m.product_format):
         return 0
     if b is None:
@@ -181,13 +181,12 @@ def _fast_level(m: AccumModel, dtype: np.dtype, a: np.ndarray, b: np.ndarray | N
         )
         if not ok:
             return 0
-        if sr and not (
-            m.a_format.precision <= sr_bits if isinstance(m.a_format, FloatFormat) else _narrow(a, sr_bits)
-        ):
+        fa = m.a_format
+        if sr and not (fa.precision <= room if isinstance(fa, FloatFormat) else _narrow(a, room)):
             return 0
     else:
         product_bits = _operand_bits(m.a_format, a) + _operand_bits(m.b_format, b)
-        if product_bits > (sr_bits if sr else 24):
+        if product_bits > (room if sr else 24):
             return 0
         (alo, ahi), (blo, bhi) = _nonzero_range(a), _nonzero_range(b)
         if not (alo * blo >= 2.0**-126 and ahi * bhi < 2.0**127):
