@@ -6,10 +6,20 @@ import numpy as np
 import pytest
 
 import lowprec as lp
+from lowprec._native import core
 
 # Catalogue float formats that quantize float32 arrays (fp64 needs float64 inputs).
 FLOAT_FORMATS = [n for n, f in lp.catalogue().items() if isinstance(f, lp.FloatFormat) and n != "fp64"]
 SMALL_FORMATS = [n for n in FLOAT_FORMATS if lp.format(n).bits <= 16]
+
+
+@pytest.fixture(params=core.isa_available())
+def isa(request):
+    """Each instruction set this machine runs, made the active one for the test."""
+    before = core.isa()
+    core.set_isa(request.param)
+    yield request.param
+    core.set_isa(before)
 
 
 def as_bits(a: np.ndarray) -> np.ndarray:

@@ -23,14 +23,6 @@ ORDERS = [{}, {"chunk": 3}, {"chunk": 64}]
 SCALES = [1.0, 2.0**-33, 2.0**13]
 
 
-@pytest.fixture(params=core.isa_available())
-def isa(request):
-    before = core.isa()
-    core.set_isa(request.param)
-    yield request.param
-    core.set_isa(before)
-
-
 def bits(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     return x.view(np.uint64 if x.dtype == np.float64 else np.uint32)
@@ -42,26 +34,27 @@ def assert_same(got: np.ndarray, exp: np.ndarray) -> None:
     assert not bad.any(), f"{bad.sum()} of {bad.size} differ: got {got[bad][:4]}, expected {exp[bad][:4]}"
 
 
-def matmul_level(A, B, C, m: AccumModel, level: int) -> np.ndarray:
-    """The kernel at a given level (0: double lanes, 1: general float, 2/3: float tiles)."""
+def matmul_level(A, B, C, m: AccumModel, level: int, key: int = 0) -> np.ndarray:
+    """The kernel at a given level (0: double lanes, 1: general float, 2/3: float tiles); key: the
+    accumulator stream's (stochastic modes)."""
     M, K = A.shape
     N = B.shape[1]
     out = np.empty((M, N), A.dtype)
     core.accum_matmul(
         A.reshape(-1), B.reshape(-1), None if C is None else C.reshape(-1), out.reshape(-1), 1, M, N, K, 0, 0,
-        M * N, acc_mod._acc_tuple(m, 0), acc_mod._prod_tuple(m, 0), 0, acc_mod._ORDER_CODES[m.order], m.chunk or 0,
-        m.steps(K), level, 2,
+        M * N, acc_mod._acc_tuple(m, key), acc_mod._prod_tuple(m, key), 0, acc_mod._ORDER_CODES[m.order],
+        m.chunk or 0, m.steps(K), level, 2,
     )  # fmt: skip
     return out
 
 
-def rows_level(X, C, m: AccumModel, level: int) -> np.ndarray:
+def rows_level(X, C, m: AccumModel, level: int, key: int = 0) -> np.ndarray:
     R_, K = X.shape
     out = np.empty(R_, X.dtype)
     S = m.steps(K)
     core.accum_rows(
-        X.reshape(-1), None, C, out, R_, K, (0, S, 1, S, 0, K), acc_mod._acc_tuple(m, 0), acc_mod._prod_tuple(m, 0),
-        0, acc_mod._ORDER_CODES[m.order], m.chunk or 0, level, 2,
+        X.reshape(-1), None, C, out, R_, K, (0, S, 1, S, 0, K), acc_mod._acc_tuple(m, key),
+        acc_mod._prod_tuple(m, key), 0, acc_mod._ORDER_CODES[m.order], m.chunk or 0, level, 2,
     )  # fmt: skip
     return out
 

@@ -12,11 +12,12 @@ import zlib
 
 import numpy as np
 import pytest
+import test_accumulate_lean as lean
+from conftest import assert_same_bits
 
 import lowprec as lp
 from lowprec import _accum_reference as R
 from lowprec import _accumulate as acc_mod
-from lowprec._native import core
 from lowprec.accum import AccumModel
 
 # e6m16, e7m20: few discarded bits (7, 3), so that a step whose float sum is inexact would mostly
@@ -29,46 +30,16 @@ SCALES = [1.0, 2.0**-20, 2.0**9]
 KEY = 0x243F6A8885A308D3
 
 
-@pytest.fixture(params=core.isa_available())
-def isa(request):
-    before = core.isa()
-    core.set_isa(request.param)
-    yield request.param
-    core.set_isa(before)
-
-
-def bits(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x)
-    return x.view(np.uint64 if x.dtype == np.float64 else np.uint32)
-
-
-def assert_same(got: np.ndarray, exp: np.ndarray) -> None:
-    exp = np.asarray(exp).astype(got.dtype)
-    bad = (bits(got) != bits(exp)) & ~(np.isnan(got) & np.isnan(exp))
-    assert not bad.any(), f"{bad.sum()} of {bad.size} differ: got {got[bad][:4]}, expected {exp[bad][:4]}"
+def assert_same(got: np.ndarray, exp) -> None:
+    assert_same_bits(got, np.asarray(exp).astype(got.dtype))
 
 
 def matmul_level(A, B, C, m: AccumModel, level: int) -> np.ndarray:
-    M, K = A.shape
-    N = B.shape[1]
-    out = np.empty((M, N), A.dtype)
-    core.accum_matmul(
-        A.reshape(-1), B.reshape(-1), None if C is None else C.reshape(-1), out.reshape(-1), 1, M, N, K, 0, 0,
-        M * N, acc_mod._acc_tuple(m, KEY), acc_mod._prod_tuple(m, KEY), 0, acc_mod._ORDER_CODES[m.order],
-        m.chunk or 0, m.steps(K), level, 2,
-    )  # fmt: skip
-    return out
+    return lean.matmul_level(A, B, C, m, level, KEY)
 
 
 def rows_level(X, C, m: AccumModel, level: int) -> np.ndarray:
-    R_, K = X.shape
-    out = np.empty(R_, X.dtype)
-    S = m.steps(K)
-    core.accum_rows(
-        X.reshape(-1), None, C, out, R_, K, (0, S, 1, S, 0, K), acc_mod._acc_tuple(m, KEY),
-        acc_mod._prod_tuple(m, KEY), 0, acc_mod._ORDER_CODES[m.order], m.chunk or 0, level, 2,
-    )  # fmt: skip
-    return out
+    return lean.rows_level(X, C, m, level, KEY)
 
 
 def operands(rng, shape_a, shape_b, scale):

@@ -120,21 +120,6 @@ LP_INLINE bool any_lane(const uint64_t* flag) {
   return any != 0;
 }
 
-// lanes_add by the short form; returns false, changing nothing, when a lane is outside its case.
-LP_INLINE bool lanes_add_sr(double* __restrict x, const double* __restrict y, uint64_t* __restrict ctr,
-                            const Lowered<double>& L) {
-  constexpr int W = ACC_LANES;
-  alignas(64) double xs[W];
-  alignas(64) uint64_t cs[W], flag[W] = {};
-  std::memcpy(xs, x, sizeof xs);
-  std::memcpy(cs, ctr, sizeof cs);
-  sr_short_step(xs, y, cs, flag, SrShort(L));
-  if (any_lane(flag)) return false;
-  std::memcpy(x, xs, sizeof xs);
-  std::memcpy(ctr, cs, sizeof cs);
-  return true;
-}
-
 // The short form on float lanes, for a sum s + t that is exact in float (TwoSum's error is zero)
 // and, as on double lanes, zero or a normal value of the accumulator without overflow. Its double
 // pattern is then its float pattern a shifted left by 29 bits, so the double form's comparison of
@@ -154,8 +139,8 @@ LP_INLINE uint64_t random_word_top(uint64_t z) {
   return (z ^ (z >> 27)) * 0x94D049BB133111EBull;
 }
 
-LP_INLINE void sr_short_step_f(float* __restrict x, const float* __restrict y, uint64_t* __restrict ctr,
-                               uint32_t* __restrict flag, const SrShortF& C) {
+LP_INLINE void sr_short_step(float* __restrict x, const float* __restrict y, uint64_t* __restrict ctr,
+                             uint32_t* __restrict flag, const SrShortF& C) {
   constexpr uint32_t SIGN = Lowered<float>::SIGN, INF = Lowered<float>::INF;
   const int shift = 64 - int(C.dN);
 #pragma omp simd
@@ -181,6 +166,33 @@ LP_INLINE bool any_lane(const uint32_t* flag) {
   return any != 0;
 }
 
+// The short form's constants and flag type, by lane type.
+template <class V> struct SrShortOf;
+template <> struct SrShortOf<double> {
+  using type = SrShort;
+  using Flag = uint64_t;
+};
+template <> struct SrShortOf<float> {
+  using type = SrShortF;
+  using Flag = uint32_t;
+};
+
+// lanes_add by the short form; returns false, changing nothing, when a lane is outside its case.
+template <class V>
+LP_INLINE bool lanes_add_sr(V* __restrict x, const V* __restrict y, uint64_t* __restrict ctr, const Lowered<V>& L) {
+  constexpr int W = ACC_LANES;
+  alignas(64) V xs[W];
+  alignas(64) uint64_t cs[W];
+  alignas(64) typename SrShortOf<V>::Flag flag[W] = {};
+  std::memcpy(xs, x, sizeof xs);
+  std::memcpy(cs, ctr, sizeof cs);
+  sr_short_step(xs, y, cs, flag, typename SrShortOf<V>::type(L));
+  if (any_lane(flag)) return false;
+  std::memcpy(x, xs, sizeof xs);
+  std::memcpy(ctr, cs, sizeof cs);
+  return true;
+}
+
 // x[l] = x[l] + y[l] rounded, stepping the counters ctr[l] (the general form).
 template <int MODE, class V>
 LP_INLINE void lanes_add_general(V* __restrict x, const V* __restrict y, uint64_t* __restrict ctr,
@@ -193,35 +205,37 @@ LP_INLINE void lanes_add_general(V* __restrict x, const V* __restrict y, uint64_
   }
 }
 
-// x[l] = x[l] + y[l] rounded stochastically on float lanes: the short form, or (a lane outside its
-// case) the double form on all lanes; L64: the accumulator lowered for double.
-LP_INLINE void lanes_add_sr_f(float* __restrict x, const float* __restrict y, uint64_t* __restrict ctr,
-                              const Lowered<float>& L, const Lowered<double>& L64) {
-  constexpr int W = ACC_LANES;
-  alignas(64) float xs[W];
-  alignas(64) uint64_t cs[W];
-  alignas(64) uint32_t flag[W] = {};
-  std::memcpy(xs, x, sizeof xs);
-  std::memcpy(cs, ctr, sizeof cs);
-  sr_short_step_f(xs, y, cs, flag, SrShortF(L));
-  if (!any_lane(flag)) {
-    std::memcpy(x, xs, sizeof xs);
-    std::memcpy(ctr, cs, sizeof cs);
-    return;
+// lanes_add_general for exact stochastic rounding on double lanes (float lanes go through double:
+// their values and terms are exact there, and so are the results, values of the accumulator).
+template <class V>
+LP_INLINE void lanes_add_sr_general(V* __restrict x, const V* __restrict y, uint64_t* __restrict ctr,
+                                    const Lowered<double>& L64) {
+  if constexpr (std::is_same<V, double>::value) {
+    lanes_add_general<MODE_STOCHASTIC>(x, y, ctr, L64);
+  } else {
+    constexpr int W = ACC_LANES;
+    alignas(64) double xd[W], yd[W];
+    for (int l = 0; l < W; ++l) xd[l] = double(x[l]), yd[l] = double(y[l]);
+    lanes_add_general<MODE_STOCHASTIC>(xd, yd, ctr, L64);
+    for (int l = 0; l < W; ++l) x[l] = V(xd[l]);
   }
-  alignas(64) double xd[W], yd[W];
-  for (int l = 0; l < W; ++l) xd[l] = double(x[l]), yd[l] = double(y[l]);
-  lanes_add_general<MODE_STOCHASTIC>(xd, yd, ctr, L64);
-  for (int l = 0; l < W; ++l) x[l] = float(xd[l]);  // accumulator values: exact in float
+}
+
+// x[l] = x[l] + y[l] rounded stochastically (exact rule): the short form, else the general one.
+template <class V>
+LP_INLINE void lanes_add_stochastic(V* __restrict x, const V* __restrict y, uint64_t* __restrict ctr,
+                                    const Lowered<V>& L, const Lowered<double>& L64) {
+  if (!lanes_add_sr(x, y, ctr, L)) lanes_add_sr_general(x, y, ctr, L64);
 }
 
 // x[l] = x[l] + y[l] rounded, stepping the counters ctr[l].
 template <int MODE, class V>
 LP_INLINE void lanes_add(V* __restrict x, const V* __restrict y, uint64_t* __restrict ctr, const Lowered<V>& L) {
   if constexpr (MODE == MODE_STOCHASTIC && std::is_same<V, double>::value) {
-    if (lanes_add_sr(x, y, ctr, L)) return;
+    lanes_add_stochastic(x, y, ctr, L, L);
+  } else {
+    lanes_add_general<MODE>(x, y, ctr, L);
   }
-  lanes_add_general<MODE>(x, y, ctr, L);
 }
 
 // The term of step i in lane l (see accum_feed).
@@ -240,17 +254,18 @@ LP_INLINE void lanes_term(V* __restrict t, const V* __restrict a, const V* __res
 
 // accum_feed for exact stochastic rounding, sequential or chunked order, exact products: runs of up
 // to 8 steps (inside one chunk) by the short form, the lanes' flags tested once per run; a run with
-// a flagged lane is redone from its start by the general form.
-template <bool BCAST>
-inline void accum_feed_sr(AccumStateT<double>& S, const double* __restrict a, const double* __restrict b, int64_t n,
-                          const AccumParams& p, const Lowered<double>& L) {
+// a flagged lane is redone from its start by the general form on double lanes (L64).
+template <class V, bool BCAST>
+inline void accum_feed_sr(AccumStateT<V>& S, const V* __restrict a, const V* __restrict b, int64_t n,
+                          const AccumParams& p, const Lowered<V>& L, const Lowered<double>& L64) {
   constexpr int W = ACC_LANES;
   constexpr int64_t RUN = 8;
-  const SrShort C(L);
+  const typename SrShortOf<V>::type C(L);
   const bool chunked = p.order == ORDER_CHUNKED;
-  double* x = chunked ? S.q : S.s;
-  alignas(64) double x0[W], t[W];
-  alignas(64) uint64_t c0[W], flag[W];
+  V* x = chunked ? S.q : S.s;
+  alignas(64) V x0[W], t[W];
+  alignas(64) uint64_t c0[W];
+  alignas(64) typename SrShortOf<V>::Flag flag[W];
   for (int64_t i = 0; i < n;) {
     int64_t run = n - i < RUN ? n - i : RUN;
     if (chunked) {
@@ -269,62 +284,15 @@ inline void accum_feed_sr(AccumStateT<double>& S, const double* __restrict a, co
       std::memcpy(S.ct, c0, sizeof c0);
       for (int64_t j = i; j < i + run; ++j) {
         lanes_term<BCAST>(t, a, b, j);
-        lanes_add_general<MODE_STOCHASTIC>(x, t, S.ct, L);
+        lanes_add_sr_general(x, t, S.ct, L64);
       }
     }
     i += run;
     S.k += run;
     // chunk j's merge uses index t0 + K + j (runs end at chunk ends and the last of the S.K terms)
     if (chunked && (S.k % p.chunk == 0 || S.k == S.K)) {
-      lanes_add<MODE_STOCHASTIC>(S.s, S.q, S.cm, L);
-      for (int l = 0; l < W; ++l) S.q[l] = 0.0;
-    }
-  }
-}
-
-// accum_feed_sr on float lanes (see the header): runs of up to 8 steps by the float short form; a
-// run with a flagged lane is redone from its start by the double form. Terms are exact in float.
-template <bool BCAST>
-inline void accum_feed_sr_f(AccumStateT<float>& S, const float* __restrict a, const float* __restrict b, int64_t n,
-                            const AccumParams& p, const Lowered<float>& L) {
-  constexpr int W = ACC_LANES;
-  constexpr int64_t RUN = 8;
-  const SrShortF C(L);
-  const Lowered<double> L64(p.acc);
-  const bool chunked = p.order == ORDER_CHUNKED;
-  float* x = chunked ? S.q : S.s;
-  alignas(64) float x0[W], t[W];
-  alignas(64) double xd[W], td[W];
-  alignas(64) uint64_t c0[W];
-  alignas(64) uint32_t flag[W];
-  for (int64_t i = 0; i < n;) {
-    int64_t run = n - i < RUN ? n - i : RUN;
-    if (chunked) {
-      const int64_t left = p.chunk - S.k % p.chunk;
-      run = run < left ? run : left;
-    }
-    std::memcpy(x0, x, sizeof x0);
-    std::memcpy(c0, S.ct, sizeof c0);
-    for (int l = 0; l < W; ++l) flag[l] = 0;
-    for (int64_t j = i; j < i + run; ++j) {
-      lanes_term<BCAST>(t, a, b, j);
-      sr_short_step_f(x, t, S.ct, flag, C);
-    }
-    if (any_lane(flag)) {
-      std::memcpy(S.ct, c0, sizeof c0);
-      for (int l = 0; l < W; ++l) xd[l] = double(x0[l]);
-      for (int64_t j = i; j < i + run; ++j) {
-        lanes_term<BCAST>(t, a, b, j);
-        for (int l = 0; l < W; ++l) td[l] = double(t[l]);
-        lanes_add_general<MODE_STOCHASTIC>(xd, td, S.ct, L64);
-      }
-      for (int l = 0; l < W; ++l) x[l] = float(xd[l]);  // accumulator values: exact in float
-    }
-    i += run;
-    S.k += run;
-    if (chunked && (S.k % p.chunk == 0 || S.k == S.K)) {
-      lanes_add_sr_f(S.s, S.q, S.cm, L, L64);
-      for (int l = 0; l < W; ++l) S.q[l] = 0.0f;
+      lanes_add_stochastic(S.s, S.q, S.cm, L, L64);
+      for (int l = 0; l < W; ++l) S.q[l] = V(0);
     }
   }
 }
@@ -335,15 +303,10 @@ template <int MODE, bool BCAST, class V>
 inline void accum_feed(AccumStateT<V>& S, const V* __restrict a, const V* __restrict b, int64_t n,
                        const AccumParams& p, const Lowered<V>& L, const Lowered<V>& LP) {
   constexpr int W = ACC_LANES;
-  if constexpr (MODE == MODE_STOCHASTIC && std::is_same<V, double>::value) {
-    if (p.order != ORDER_PAIRWISE && !p.has_prod) {
-      accum_feed_sr<BCAST>(S, a, b, n, p, L);
-      return;
-    }
-  }
-  if constexpr (MODE == MODE_STOCHASTIC && std::is_same<V, float>::value) {
-    if (p.order != ORDER_PAIRWISE && !p.has_prod) {  // the only stochastic case on float lanes
-      accum_feed_sr_f<BCAST>(S, a, b, n, p, L);
+  if constexpr (MODE == MODE_STOCHASTIC) {
+    if (p.order != ORDER_PAIRWISE && !p.has_prod) {  // on float lanes, the only stochastic case
+      if constexpr (std::is_same<V, double>::value) accum_feed_sr<V, BCAST>(S, a, b, n, p, L, L);
+      else accum_feed_sr<V, BCAST>(S, a, b, n, p, L, Lowered<double>(p.acc));
       return;
     }
   }
