@@ -114,9 +114,6 @@ def _params_for(fmt: Any, mode: Rounding, saturate: bool | None, sr_bits: int | 
         return _kernel_params(fmt, mode, saturate, sr_bits, dtype)
 
 
-_threads = core.default_threads if core is not None else None
-
-
 def round_tensor(
     x: torch.Tensor,
     fmt: Any,
@@ -133,12 +130,7 @@ def round_tensor(
     """
     params = _params_for(fmt, mode, saturate, sr_bits, x.dtype)  # also checks that fmt fits x.dtype
     if params is not None and x.is_cpu and backend != "torch":  # CPU float32/float64, a float format
-        src = x.detach() if x.is_contiguous() else x.detach().contiguous()
-        out = torch.empty_like(src)
-        core.quantize_many(
-            [src.data_ptr()], [out.data_ptr()], [src.numel()], [seed], src.dtype == torch.float64, params, _threads()
-        )
-        return out
+        return _kernel_round([x], params, [seed])[0]
     work = x if x.dtype in (torch.float32, torch.float64) else x.float()
     use_kernel = backend == "kernel" or (backend == "auto" and work.device.type == "cpu")
     if use_kernel:
@@ -172,7 +164,7 @@ def _kernel_round(
         list(seeds),
         srcs[0].dtype == torch.float64,
         params,
-        _threads(),
+        core.default_threads(),
     )
     return outs
 

@@ -76,61 +76,22 @@ inline void accum_init(AccumStateT<V>& S, const V* c, int64_t K, const AccumStep
   S.K = K;
 }
 
-// The short form of exact stochastic rounding on float64 lanes, for the common case: the sum s + t
-// rounded to odd (as round_odd) is zero, or a finite normal value of the accumulator that does not
-// overflow it. round_one then rounds the pattern a of |sum| at d = dN <= 64 bits: with lo = a mod
-// 2^dN, up iff the top dN bits of the random word are below lo, and the result is a - lo (+ 2^dN).
-struct SrShort {
-  uint64_t dN, low, ulp, norm, maxpat, zero_sign;
-  explicit SrShort(const Lowered<double>& L)
-      : dN(uint64_t(L.dN)), low((uint64_t(1) << L.dN) - 1), ulp(uint64_t(1) << L.dN),
-        norm(L.norm_pat > 0 ? L.norm_pat : 1), maxpat(L.maxpat), zero_sign(L.zero_sign) {}
-};
-
-// One step on ACC_LANES lanes: x[l] = x[l] + y[l] by the short form, ctr[l] stepped; flag[l] gets a
-// nonzero bit where the lane is outside the short form's case (its x[l] must then be redone).
-LP_INLINE void sr_short_step(double* __restrict x, const double* __restrict y, uint64_t* __restrict ctr,
-                             uint64_t* __restrict flag, const SrShort& C) {
-  constexpr uint64_t SIGN = Lowered<double>::SIGN, INF = Lowered<double>::INF;
-#pragma omp simd
-  for (int l = 0; l < ACC_LANES; ++l) {
-    const double s = x[l], t = y[l];
-    const double h = s + t;
-    const double z = h - s;
-    const double err = (s - (h - z)) + (t - z);
-    uint64_t hb = bit_cast<uint64_t>(h);
-    // rounded to odd: an inexact sum gets an odd last bit, h's pattern or the one below it when err
-    // points toward zero
-    const uint64_t inexact = err != 0.0 ? ~uint64_t(0) : 0;
-    const uint64_t toward_zero = int64_t(bit_cast<uint64_t>(err) ^ hb) < 0 ? ~uint64_t(0) : 0;
-    hb = (hb + (toward_zero & inexact)) | (inexact & 1);
-    const uint64_t sign = hb & SIGN, a = hb ^ sign;
-    const uint64_t lo = a & C.low;
-    const uint64_t mag = (a - lo) + ((random_word_at(ctr[l]) >> (64 - C.dN)) < lo ? C.ulp : 0);
-    flag[l] |= (a - 1 < C.norm - 1) | (a >= INF) | (mag > C.maxpat) ? 1 : 0;
-    // a zero sum (a = 0, so lo = 0 and mag = 0) keeps its sign where the format has -0
-    x[l] = bit_cast<double>(mag | (a != 0 ? sign : sign & C.zero_sign));
-    ctr[l] += GOLDEN;
-  }
-}
-
-LP_INLINE bool any_lane(const uint64_t* flag) {
-  uint64_t any = 0;
-  for (int l = 0; l < ACC_LANES; ++l) any |= flag[l];
-  return any != 0;
-}
-
-// The short form on float lanes, for a sum s + t that is exact in float (TwoSum's error is zero)
-// and, as on double lanes, zero or a normal value of the accumulator without overflow. Its double
-// pattern is then its float pattern a shifted left by 29 bits, so the double form's comparison of
-// the top 52 - m bits of the word with the low 52 - m bits of that pattern is the comparison of the
-// top dN = 23 - m bits with the low dN bits of a. Those top bits (dN <= 23) are not changed by
-// mix64's last xor-shift, which moves bits down by 31 places.
-struct SrShortF {
-  uint32_t dN, low, ulp, norm, maxpat, zero_sign;
-  explicit SrShortF(const Lowered<float>& L)
-      : dN(uint32_t(L.dN)), low((uint32_t(1) << L.dN) - 1), ulp(uint32_t(1) << L.dN),
-        norm(L.norm_pat > 0 ? L.norm_pat : 1), maxpat(L.maxpat), zero_sign(L.zero_sign) {}
+// The short form of exact stochastic rounding, for the common case: the sum s + t, rounded to odd
+// at 53 bits, is zero or a finite normal value of the accumulator that does not overflow it.
+// round_one then rounds the pattern a of |sum| at d = dN bits: with lo = a mod 2^dN, up iff the top
+// dN bits of the random word are below lo, and the result is a - lo (+ 2^dN).
+//   * double lanes: the sum is rounded to odd (as round_odd) in the lane itself;
+//   * float lanes: only sums that are exact in float (TwoSum's error zero) are taken; the others are
+//     flagged. The double pattern of such a sum is its float pattern followed by 29 zero bits, so
+//     comparing the top 52 - m bits of the word with its low 52 - m bits is comparing the top
+//     dN = 23 - m bits with the low dN bits of the float pattern. Those top bits (dN <= 23) are not
+//     changed by mix64's last xor-shift, which moves bits down by 31 places.
+template <class V> struct SrShort {
+  using U = typename FloatTraits<V>::U;
+  U dN, low, ulp, norm, maxpat, zero_sign;
+  explicit SrShort(const Lowered<V>& L)
+      : dN(U(L.dN)), low((U(1) << L.dN) - 1), ulp(U(1) << L.dN), norm(L.norm_pat > 0 ? L.norm_pat : 1),
+        maxpat(L.maxpat), zero_sign(L.zero_sign) {}
 };
 
 // The word of counter z before mix64's last xor-shift: the same top 33 bits as random_word_at(z).
@@ -139,43 +100,46 @@ LP_INLINE uint64_t random_word_top(uint64_t z) {
   return (z ^ (z >> 27)) * 0x94D049BB133111EBull;
 }
 
-LP_INLINE void sr_short_step(float* __restrict x, const float* __restrict y, uint64_t* __restrict ctr,
-                             uint32_t* __restrict flag, const SrShortF& C) {
-  constexpr uint32_t SIGN = Lowered<float>::SIGN, INF = Lowered<float>::INF;
+// One step on ACC_LANES lanes: x[l] = x[l] + y[l] by the short form, ctr[l] stepped; flag[l] gets a
+// nonzero bit where the lane is outside the short form's case (its x[l] must then be redone).
+template <class V>
+LP_INLINE void sr_short_step(V* __restrict x, const V* __restrict y, uint64_t* __restrict ctr,
+                             typename FloatTraits<V>::U* __restrict flag, const SrShort<V>& C) {
+  using U = typename FloatTraits<V>::U;
+  using S = typename FloatTraits<V>::S;
+  constexpr bool DOUBLE = std::is_same<V, double>::value;
+  constexpr U SIGN = Lowered<V>::SIGN, INF = Lowered<V>::INF;
   const int shift = 64 - int(C.dN);
 #pragma omp simd
   for (int l = 0; l < ACC_LANES; ++l) {
-    const float s = x[l], t = y[l];
-    const float h = s + t;
-    const float z = h - s;
-    const float err = (s - (h - z)) + (t - z);
-    const uint32_t hb = bit_cast<uint32_t>(h);
-    const uint32_t sign = hb & SIGN, a = hb ^ sign;
-    const uint32_t lo = a & C.low;
-    const uint32_t r = uint32_t(random_word_top(ctr[l]) >> shift);
-    const uint32_t mag = (a - lo) + (r < lo ? C.ulp : 0);
-    flag[l] |= (err != 0.0f) | (a - 1 < C.norm - 1) | (a >= INF) | (mag > C.maxpat) ? 1 : 0;
-    x[l] = bit_cast<float>(mag | (a != 0 ? sign : sign & C.zero_sign));
+    const V s = x[l], t = y[l];
+    const V h = s + t;
+    const V z = h - s;
+    const V err = (s - (h - z)) + (t - z);
+    U hb = bit_cast<U>(h);
+    const U inexact = err != V(0) ? ~U(0) : 0;
+    if constexpr (DOUBLE) {
+      // rounded to odd: an inexact sum gets an odd last bit, h's pattern or the one below it when
+      // err points toward zero
+      const U toward_zero = S(bit_cast<U>(err) ^ hb) < 0 ? ~U(0) : 0;
+      hb = (hb + (toward_zero & inexact)) | (inexact & 1);
+    }
+    const U sign = hb & SIGN, a = hb ^ sign;
+    const U lo = a & C.low;
+    const U r = DOUBLE ? U(random_word_at(ctr[l]) >> shift) : U(random_word_top(ctr[l]) >> shift);
+    const U mag = (a - lo) + (r < lo ? C.ulp : 0);
+    flag[l] |= (DOUBLE ? U(0) : inexact) | (a - 1 < C.norm - 1) | (a >= INF) | (mag > C.maxpat) ? 1 : 0;
+    // a zero sum (a = 0, so lo = 0 and mag = 0) keeps its sign where the format has -0
+    x[l] = bit_cast<V>(mag | (a != 0 ? sign : sign & C.zero_sign));
     ctr[l] += GOLDEN;
   }
 }
 
-LP_INLINE bool any_lane(const uint32_t* flag) {
-  uint32_t any = 0;
+template <class U> LP_INLINE bool any_lane(const U* flag) {
+  U any = 0;
   for (int l = 0; l < ACC_LANES; ++l) any |= flag[l];
   return any != 0;
 }
-
-// The short form's constants and flag type, by lane type.
-template <class V> struct SrShortOf;
-template <> struct SrShortOf<double> {
-  using type = SrShort;
-  using Flag = uint64_t;
-};
-template <> struct SrShortOf<float> {
-  using type = SrShortF;
-  using Flag = uint32_t;
-};
 
 // lanes_add by the short form; returns false, changing nothing, when a lane is outside its case.
 template <class V>
@@ -183,10 +147,10 @@ LP_INLINE bool lanes_add_sr(V* __restrict x, const V* __restrict y, uint64_t* __
   constexpr int W = ACC_LANES;
   alignas(64) V xs[W];
   alignas(64) uint64_t cs[W];
-  alignas(64) typename SrShortOf<V>::Flag flag[W] = {};
+  alignas(64) typename FloatTraits<V>::U flag[W] = {};
   std::memcpy(xs, x, sizeof xs);
   std::memcpy(cs, ctr, sizeof cs);
-  sr_short_step(xs, y, cs, flag, typename SrShortOf<V>::type(L));
+  sr_short_step(xs, y, cs, flag, SrShort<V>(L));
   if (any_lane(flag)) return false;
   std::memcpy(x, xs, sizeof xs);
   std::memcpy(ctr, cs, sizeof cs);
@@ -260,12 +224,12 @@ inline void accum_feed_sr(AccumStateT<V>& S, const V* __restrict a, const V* __r
                           const AccumParams& p, const Lowered<V>& L, const Lowered<double>& L64) {
   constexpr int W = ACC_LANES;
   constexpr int64_t RUN = 8;
-  const typename SrShortOf<V>::type C(L);
+  const SrShort<V> C(L);
   const bool chunked = p.order == ORDER_CHUNKED;
   V* x = chunked ? S.q : S.s;
   alignas(64) V x0[W], t[W];
   alignas(64) uint64_t c0[W];
-  alignas(64) typename SrShortOf<V>::Flag flag[W];
+  alignas(64) typename FloatTraits<V>::U flag[W];
   for (int64_t i = 0; i < n;) {
     int64_t run = n - i < RUN ? n - i : RUN;
     if (chunked) {
